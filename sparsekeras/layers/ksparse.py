@@ -1,0 +1,190 @@
+"""The k-sparse layer of Makhzani & Frey's k-sparse autoencoders."""
+
+import keras
+from keras import ops
+
+from sparsekeras._validation import check_float, check_int
+
+
+@keras.saving.register_keras_serializable(package="sparsekeras")
+class KSparse(keras.layers.Layer):
+    """Keeps the `k` largest values along the last axis and zeroes the rest.
+
+    In training, each row `x` (a slice along the last axis) becomes
+
+        y_i = x_i  if i is one of the k largest entries of x,
+        y_i = 0    otherwise,
+
+    with exactly `k` entries kept: among values tied at the threshold, the
+    lower indices are kept first. Gradients flow through the kept entries
+    only (`dy_i/dx_i` is 1 there and 0 elsewhere). At inference the layer
+    keeps the `min(round(alpha * k), size)` largest entries instead, the
+    paper's alpha-k encoding, where `size` is the last axis; `round` breaks
+    halves to even, as Python's does.
+
+    With `k_start`, the `k` used in training is annealed linearly, as the
+    paper does to avoid dead units (it counts epochs; this layer counts
+    training steps): at step `t` (the number of earlier training calls,
+    counted by the non-trainable weight `step`)
+
+        k_t = round(k_start + (k - k_start) * min(t, T) / T),
+
+    with `T = anneal_steps`, so `k_t` goes from `k_start` down to `k` over
+    the first `T` training calls. `step` is saved with the model, so a
+    resumed training continues the schedule where it stopped, and `k_t` is
+    a tensor, so changing it never retraces a compiled train step. `step`
+    is made by every `KSparse` and counts its training calls; it is an
+    integer (int64 on TensorFlow, int32 on JAX and PyTorch: Keras's `"int"`,
+    as for an optimizer's `iterations`).
+
+    Integer inputs are cast to the layer's compute dtype; floating inputs
+    are used in their own (autocast) dtype. Rows containing NaN have no
+    well-defined largest entries.
+
+    Args:
+        k: positive integer, the number of entries kept per row in training
+            (once any annealing is over). At most the size of the last axis.
+        alpha: number >= 1, defaults to `1.0`. At inference the layer keeps
+            `min(round(alpha * k), size)` entries per row.
+        k_start: integer >= `k`, or `None` (the default) for no annealing.
+            The number of entries kept at the first training step. At most
+            the size of the last axis.
+        anneal_steps: integer >= 0, defaults to `0`. The number of training
+            steps over which `k_t` goes from `k_start` to `k`; `0` means `k`
+            from the start. A positive value requires `k_start`.
+        **kwargs: base layer keyword arguments, such as `name` and `dtype`.
+
+    Input shape:
+        Tensor of any rank >= 2, e.g. `(batch_size, units)` or
+        `(batch_size, height, width, channels)`, whose last axis is known.
+        The top k are taken along the last axis.
+
+    Output shape:
+        Same shape as the input.
+
+    Example:
+
+    >>> import keras
+    >>> import numpy as np
+    >>> from sparsekeras.layers import KSparse
+    >>> x = np.array([[0.1, 0.9, 0.4, 0.7],
+    ...               [0.5, 0.5, 0.5, 0.2]], dtype="float32")
+    >>> layer = KSparse(k=2, alpha=1.5)
+    >>> keras.ops.convert_to_numpy(layer(x, training=True))
+    array([[0. , 0.9, 0. , 0.7],
+           [0.5, 0.5, 0. , 0. ]], dtype=float32)
+    >>> keras.ops.convert_to_numpy(layer(x))
+    array([[0. , 0.9, 0.4, 0.7],
+           [0.5, 0.5, 0.5, 0. ]], dtype=float32)
+    >>> int(layer.step.numpy())
+    1
+
+    Reference:
+        - [Makhzani & Frey, 2013. k-Sparse Autoencoders](
+          https://arxiv.org/abs/1312.5663)
+    """
+
+    def __init__(self, k, *, alpha=1.0, k_start=None, anneal_steps=0, **kwargs):
+        super().__init__(**kwargs)
+        self.k = check_int("k", k, minimum=1)
+        self.alpha = check_float("alpha", alpha, minimum=1.0)
+        self.k_start = check_int("k_start", k_start, allow_none=True)
+        if self.k_start is not None and self.k_start < self.k:
+            raise ValueError(
+                "Invalid value for `k_start`, expected an integer >= "
+                f"`k` ({self.k}). Received: k_start={k_start!r}"
+            )
+        self.anneal_steps = check_int("anneal_steps", anneal_steps, minimum=0)
+        if self.anneal_steps > 0 and self.k_start is None:
+            raise ValueError(
+                "Invalid value for `anneal_steps`, expected 0 when `k_start` "
+                "is None: annealing needs a `k_start` to start from. "
+                f"Received: anneal_steps={anneal_steps!r}"
+            )
+        self.supports_masking = True
+
+    def build(self, input_shape):
+        if len(input_shape) < 2:
+            raise ValueError(
+                "Invalid input shape for `KSparse`, expected a rank >= 2 "
+                "input (a batch of rows). "
+                f"Received: input_shape={tuple(input_shape)}"
+            )
+        size = input_shape[-1]
+        if size is None:
+            raise ValueError(
+                "Invalid input shape for `KSparse`, expected the last axis "
+                "to be defined. "
+                f"Received: input_shape={tuple(input_shape)}"
+            )
+        for name in ("k", "k_start"):
+            value = getattr(self, name)
+            if value is not None and value > size:
+                raise ValueError(
+                    f"Invalid value for `{name}`: `{name}`={value} is larger "
+                    f"than the last axis of the input ({size})."
+                )
+        self._inference_k = min(round(self.alpha * self.k), size)
+        self.step = self.add_weight(
+            name="step",
+            shape=(),
+            initializer="zeros",
+            dtype="int",
+            trainable=False,
+            autocast=False,
+            aggregation="only_first_replica",
+        )
+
+    def call(self, inputs, training=None):
+        if not keras.backend.is_float_dtype(inputs.dtype):
+            inputs = ops.cast(inputs, self.compute_dtype)
+        if not training:
+            return _keep_top_k(inputs, self._inference_k, self._inference_k)
+        if self._anneals():
+            outputs = _keep_top_k(inputs, self._annealed_k(), self.k_start)
+        else:
+            outputs = _keep_top_k(inputs, self.k, self.k)
+        self.step.assign_add(1)
+        return outputs
+
+    def _anneals(self):
+        return self.k_start is not None and self.anneal_steps > 0
+
+    def _annealed_k(self):
+        t = ops.cast(ops.minimum(self.step, self.anneal_steps), "float32")
+        # (k - k_start) * t is an exact float32 integer, so halves stay
+        # halves and round (half to even) agrees with the formula's round.
+        k_t = self.k_start + (self.k - self.k_start) * t / self.anneal_steps
+        return ops.cast(ops.round(k_t), "int32")
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "k": self.k,
+                "alpha": self.alpha,
+                "k_start": self.k_start,
+                "anneal_steps": self.anneal_steps,
+            }
+        )
+        return config
+
+
+def _keep_top_k(x, k, k_max):
+    """Zeroes all but exactly the `k` largest entries of each row of `x`.
+
+    `k` may be a Python int or a scalar int tensor no larger than the Python
+    int `k_max`, so one traced graph serves every `k`. Ties at the threshold
+    are kept in index order until `k` entries are kept.
+    """
+    largest, _ = ops.top_k(x, k_max)
+    index = ops.reshape(ops.convert_to_tensor(k, "int32") - 1, (1,))
+    threshold = ops.take(largest, index, axis=-1)
+    above = x > threshold
+    tied = ops.cast(x == threshold, "int32")
+    room = k - ops.sum(ops.cast(above, "int32"), axis=-1, keepdims=True)
+    keep = above | ((tied > 0) & (ops.cumsum(tied, axis=-1) <= room))
+    return ops.where(keep, x, ops.zeros_like(x))

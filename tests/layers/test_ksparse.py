@@ -1,0 +1,420 @@
+import doctest
+import os
+
+import keras
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+from keras import ops
+
+from sparsekeras.layers import KSparse
+from sparsekeras.layers import ksparse as ksparse_module
+from tests.helpers import check_keras_round_trip, run_layer_test
+
+BACKEND = keras.backend.backend()
+
+
+def _train(layer, x):
+    return ops.convert_to_numpy(layer(x, training=True))
+
+
+def _schedule(k, k_start, anneal_steps, t):
+    return round(k_start + (k - k_start) * min(t, anneal_steps) / anneal_steps)
+
+
+@st.composite
+def rows_and_k(draw, low=-3, high=3, nonzero=True):
+    """Small float rows of integers from [low, high], so ties abound."""
+    batch = draw(st.integers(1, 4))
+    size = draw(st.integers(1, 8))
+    elements = st.integers(low, high)
+    if nonzero:
+        elements = elements.filter(bool)
+    x = draw(hnp.arrays("int32", (batch, size), elements=elements))
+    return x.astype("float32"), draw(st.integers(1, size))
+
+
+@st.composite
+def distinct_rows_and_k(draw):
+    size = draw(st.integers(1, 8))
+    x = draw(
+        hnp.arrays(
+            "float32",
+            (draw(st.integers(1, 4)), size),
+            elements=st.integers(-1000, 1000).map(float),
+            unique=True,
+        )
+    )
+    return x, draw(st.integers(1, size))
+
+
+@pytest.mark.parametrize(
+    "init_kwargs",
+    [
+        {"k": 2},
+        {"k": 2, "alpha": 1.5, "k_start": 4, "anneal_steps": 3},
+    ],
+)
+# KSparse has no trainable weights, so the one-step `fit` of run_layer_test
+# warns that there is nothing to train.
+@pytest.mark.filterwarnings("ignore:The model does not have any trainable")
+def test_passes_run_layer_test(init_kwargs, tmp_path):
+    run_layer_test(
+        KSparse,
+        init_kwargs,
+        np.random.default_rng(0).normal(size=(4, 6)).astype("float32"),
+        expected_output_shape=(4, 6),
+        expected_num_trainable_weights=0,
+        expected_num_non_trainable_weights=1,
+        tmp_path=tmp_path,
+    )
+
+
+@settings(max_examples=30, deadline=None)
+@given(rows_and_k())
+def test_keeps_exactly_k_per_row(data):
+    x, k = data
+    y = _train(KSparse(k), x)
+    np.testing.assert_array_equal(np.count_nonzero(y, axis=-1), k)
+
+
+def test_keeps_exactly_k_of_all_equal_rows_lowest_indices_first():
+    y = _train(KSparse(3), np.full((2, 7), 2.0, dtype="float32"))
+    np.testing.assert_array_equal(y, [[2, 2, 2, 0, 0, 0, 0]] * 2)
+
+
+@settings(max_examples=20, deadline=None)
+@given(rows_and_k())
+def test_ties_at_the_threshold_keep_lower_indices_first(data):
+    x, k = data
+    y = _train(KSparse(k), x)
+    threshold = -np.sort(-x, axis=-1)[:, k - 1 : k]
+    tied = x == threshold
+    kept_ties = (y != 0) & tied
+    for row_tied, row_kept in zip(tied, kept_ties, strict=True):
+        ties = np.flatnonzero(row_tied)
+        n_kept = row_kept.sum()
+        np.testing.assert_array_equal(np.flatnonzero(row_kept), ties[:n_kept])
+
+
+@settings(max_examples=20, deadline=None)
+@given(rows_and_k())
+def test_kept_values_equal_the_inputs(data):
+    x, k = data
+    y = _train(KSparse(k), x)
+    kept = y != 0
+    np.testing.assert_array_equal(y[kept], x[kept])
+
+
+@settings(max_examples=20, deadline=None)
+@given(rows_and_k())
+def test_kept_entries_are_the_largest(data):
+    x, k = data
+    y = _train(KSparse(k), x)
+    kept = y != 0
+    for row, row_kept in zip(x, kept, strict=True):
+        if not row_kept.all():
+            assert row[row_kept].min() >= row[~row_kept].max()
+
+
+@settings(max_examples=20, deadline=None)
+@given(rows_and_k(low=0, nonzero=False))
+def test_is_idempotent_on_non_negative_inputs(data):
+    x, k = data
+    layer = KSparse(k)
+    once = _train(layer, x)
+    np.testing.assert_array_equal(_train(layer, once), once)
+
+
+@settings(max_examples=20, deadline=None)
+@given(distinct_rows_and_k(), st.randoms(use_true_random=False))
+def test_is_equivariant_to_permutations_of_the_last_axis(data, random):
+    x, k = data
+    permutation = list(range(x.shape[-1]))
+    random.shuffle(permutation)
+    layer = KSparse(k)
+    np.testing.assert_array_equal(
+        _train(layer, x[:, permutation]), _train(layer, x)[:, permutation]
+    )
+
+
+def _gradient_of_sum(layer, x):
+    """d sum(layer(x, training=True)) / dx with the backend's autodiff."""
+    if BACKEND == "tensorflow":
+        import tensorflow as tf
+
+        x = tf.constant(x)
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            total = tf.reduce_sum(layer(x, training=True))
+        return tape.gradient(total, x).numpy()
+    if BACKEND == "jax":
+        import jax
+
+        layer.build(x.shape)
+        state = [v.value for v in layer.non_trainable_variables]
+
+        def total(x):
+            y, _ = layer.stateless_call([], state, x, training=True)
+            return y.sum()
+
+        return np.asarray(jax.grad(total)(x))
+    if BACKEND == "torch":
+        import torch
+
+        x = torch.tensor(x, requires_grad=True)
+        layer(x, training=True).sum().backward()
+        return x.grad.cpu().numpy()
+    pytest.skip(f"no gradient helper for the {BACKEND} backend")
+
+
+@settings(max_examples=15, deadline=None)
+@given(rows_and_k())
+def test_gradient_is_one_on_kept_entries_and_zero_elsewhere(data):
+    x, k = data
+    kept = _train(KSparse(k), x) != 0
+    np.testing.assert_array_equal(
+        _gradient_of_sum(KSparse(k), x), kept.astype("float32")
+    )
+
+
+@pytest.mark.parametrize(
+    "k, alpha, size, expected",
+    [
+        (2, 1.0, 6, 2),
+        (2, 1.5, 6, 3),
+        (3, 1.5, 6, 4),  # 4.5 rounds half to even
+        (2, 1.25, 9, 2),  # 2.5 rounds half to even
+        (3, 1.2, 10, 4),
+        (5, 1.5, 10, 8),  # 7.5 rounds half to even
+        (3, 2.5, 6, 6),  # round(7.5) = 8, capped at the size
+        (2, 10, 5, 5),
+    ],
+)
+@pytest.mark.parametrize("training", [False, None])
+def test_inference_keeps_min_of_round_alpha_k_and_size(
+    k, alpha, size, expected, training
+):
+    x = np.random.default_rng(1).uniform(1, 2, size=(3, size))
+    layer = KSparse(k, alpha=alpha)
+    y = ops.convert_to_numpy(layer(x.astype("float32"), training=training))
+    np.testing.assert_array_equal(np.count_nonzero(y, axis=-1), expected)
+    assert int(ops.convert_to_numpy(layer.step)) == 0
+
+
+def test_dropped_infinities_become_zero():
+    x = np.array([[-np.inf, 1, 2, np.inf], [-np.inf, 3, -np.inf, 0]])
+    y = _train(KSparse(2), x.astype("float32"))
+    np.testing.assert_array_equal(y, [[0, 0, 2, np.inf], [0, 3, 0, 0]])
+
+
+def test_keeps_top_k_along_the_channels_of_a_rank_4_input():
+    x = np.random.default_rng(2).permutation(2 * 3 * 3 * 5)
+    x = x.reshape(2, 3, 3, 5).astype("float32") + 1
+    y = _train(KSparse(2), x)
+    expected = np.where(x >= -np.sort(-x, axis=-1)[..., 1:2], x, 0)
+    np.testing.assert_array_equal(y, expected)
+
+
+def test_anneals_k_linearly_from_k_start_to_k_in_training_calls():
+    x = np.random.default_rng(3).uniform(1, 2, size=(2, 8))
+    x = x.astype("float32")
+    layer = KSparse(2, k_start=8, anneal_steps=4)
+    counts = [np.count_nonzero(_train(layer, x), axis=-1) for _ in range(7)]
+    expected = [8, 6, 5, 4, 2, 2, 2]  # 6.5 and 3.5 round half to even
+    assert expected == [_schedule(2, 8, 4, t) for t in range(7)]
+    np.testing.assert_array_equal(counts, np.repeat([expected], 2, 0).T)
+
+
+def test_step_counts_training_calls_only():
+    x = np.ones((2, 4), dtype="float32")
+    layer = KSparse(1, k_start=4, anneal_steps=2)
+    layer(x)
+    layer(x, training=False)
+    assert int(ops.convert_to_numpy(layer.step)) == 0
+    _train(layer, x)
+    _train(layer, x)
+    layer(x)
+    assert int(ops.convert_to_numpy(layer.step)) == 2
+    np.testing.assert_array_equal(np.count_nonzero(_train(layer, x), -1), 1)
+
+
+def test_zero_anneal_steps_uses_k_from_the_start():
+    x = np.ones((2, 6), dtype="float32")
+    layer = KSparse(2, k_start=5, anneal_steps=0)
+    np.testing.assert_array_equal(np.count_nonzero(_train(layer, x), -1), 2)
+
+
+def test_step_is_a_non_trainable_integer_weight_of_every_layer():
+    for layer in (KSparse(2), KSparse(2, k_start=3, anneal_steps=4)):
+        layer.build((None, 4))
+        assert [w.name for w in layer.weights] == ["step"]
+        assert not layer.step.trainable
+        assert keras.backend.is_int_dtype(layer.step.dtype)
+
+
+class _CallCountingKSparse(KSparse):
+    """Counts Python executions of `call`: once per trace when compiled."""
+
+    calls = 0
+
+    def call(self, inputs, training=None):
+        _CallCountingKSparse.calls += 1
+        return super().call(inputs, training=training)
+
+
+def nonzeros_per_row(y_true, y_pred):
+    return ops.mean(ops.sum(ops.cast(y_pred != 0, "float32"), axis=-1))
+
+
+def _annealing_model(layer, size, metrics=()):
+    """A one-layer k-sparse encoder, with weights for `fit` to train."""
+    inputs = keras.Input(shape=(size,))
+    codes = keras.layers.Dense(size, kernel_initializer="identity")(inputs)
+    model = keras.Model(inputs, layer(codes))
+    model.compile(optimizer="sgd", loss="mse", metrics=list(metrics))
+    return model
+
+
+def _fit_one_step_per_epoch(model, x, epochs):
+    return model.fit(
+        x, np.zeros_like(x), batch_size=len(x), epochs=epochs, verbose=0
+    )
+
+
+def test_fit_follows_the_schedule_without_retracing():
+    x = np.random.default_rng(4).uniform(1, 2, size=(4, 10))
+    x = x.astype("float32")
+    layer = _CallCountingKSparse(1, k_start=10, anneal_steps=6)
+    model = _annealing_model(layer, 10, metrics=[nonzeros_per_row])
+    _CallCountingKSparse.calls = 0
+    history = _fit_one_step_per_epoch(model, x, epochs=9)
+    assert history.history["nonzeros_per_row"] == [
+        _schedule(1, 10, 6, t) for t in range(9)
+    ]
+    assert int(ops.convert_to_numpy(layer.step)) == 9
+    if BACKEND in ("tensorflow", "jax"):
+        assert _CallCountingKSparse.calls <= 2
+
+
+def test_resumed_training_continues_the_schedule(tmp_path):
+    x = np.random.default_rng(5).uniform(1, 2, size=(3, 8))
+    x = x.astype("float32")
+    model = _annealing_model(KSparse(2, k_start=8, anneal_steps=5), 8)
+    _fit_one_step_per_epoch(model, x, epochs=3)
+    loaded = check_keras_round_trip(model, x, os.path.join(tmp_path, "m.keras"))
+    layer = loaded.layers[-1]
+    assert isinstance(layer, KSparse)
+    assert int(ops.convert_to_numpy(layer.step)) == 3
+    np.testing.assert_array_equal(
+        np.count_nonzero(_train(layer, x), axis=-1), _schedule(2, 8, 5, 3)
+    )
+    assert int(ops.convert_to_numpy(layer.step)) == 4
+
+
+@pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
+@pytest.mark.parametrize(
+    "init_kwargs, expected_k",
+    [({"k": 3}, 3), ({"k": 2, "k_start": 5, "anneal_steps": 4}, 5)],
+)
+def test_keeps_exactly_k_under_mixed_precision(policy, init_kwargs, expected_k):
+    x = np.random.default_rng(6).integers(1, 4, size=(5, 6))
+    layer = KSparse(**init_kwargs, dtype=policy)
+    y = layer(x.astype("float32"), training=True)
+    assert keras.backend.standardize_dtype(y.dtype) == policy[len("mixed_") :]
+    y = ops.convert_to_numpy(ops.cast(y, "float32"))
+    assert np.all(np.isfinite(y))
+    np.testing.assert_array_equal(np.count_nonzero(y, axis=-1), expected_k)
+
+
+def test_casts_integer_inputs_to_the_compute_dtype():
+    y = KSparse(1)(np.array([[3, 1, 2]], dtype="int32"), training=True)
+    assert keras.backend.standardize_dtype(y.dtype) == "float32"
+    np.testing.assert_array_equal(ops.convert_to_numpy(y), [[3, 0, 0]])
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, name",
+    [
+        ({"k": 0}, ValueError, "k"),
+        ({"k": -2}, ValueError, "k"),
+        ({"k": 2.0}, TypeError, "k"),
+        ({"k": True}, TypeError, "k"),
+        ({"k": None}, TypeError, "k"),
+        ({"k": 2, "alpha": 0.5}, ValueError, "alpha"),
+        ({"k": 2, "alpha": float("inf")}, ValueError, "alpha"),
+        ({"k": 2, "alpha": "2"}, TypeError, "alpha"),
+        ({"k": 3, "k_start": 2}, ValueError, "k_start"),
+        ({"k": 3, "k_start": 4.0}, TypeError, "k_start"),
+        (
+            {"k": 3, "k_start": 4, "anneal_steps": -1},
+            ValueError,
+            "anneal_steps",
+        ),
+        (
+            {"k": 3, "k_start": 4, "anneal_steps": 2.5},
+            TypeError,
+            "anneal_steps",
+        ),
+        ({"k": 3, "anneal_steps": 5}, ValueError, "anneal_steps"),
+    ],
+)
+def test_rejects_invalid_arguments_naming_them(kwargs, error, name):
+    with pytest.raises(error, match=f"`{name}`") as info:
+        KSparse(**kwargs)
+    assert f"{name}={kwargs[name]!r}" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (
+            {"k": 30},
+            r"`k`=30 is larger than the last axis of the input \(20\)",
+        ),
+        (
+            {"k": 3, "k_start": 21, "anneal_steps": 2},
+            r"`k_start`=21 is larger than the last axis of the input \(20\)",
+        ),
+    ],
+)
+def test_build_rejects_k_larger_than_the_last_axis(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        KSparse(**kwargs).build((None, 20))
+
+
+@pytest.mark.parametrize("input_shape", [(20,), (None, None)])
+def test_build_rejects_inputs_without_a_defined_last_axis_of_rows(input_shape):
+    with pytest.raises(ValueError, match="input_shape="):
+        KSparse(2).build(input_shape)
+
+
+def test_get_config_returns_exactly_the_constructor_arguments():
+    config = KSparse(2, alpha=1.5, k_start=4, anneal_steps=7).get_config()
+    base = keras.layers.Layer().get_config()
+    assert set(config) - set(base) == {"k", "alpha", "k_start", "anneal_steps"}
+    assert (config["k"], config["alpha"]) == (2, 1.5)
+    assert (config["k_start"], config["anneal_steps"]) == (4, 7)
+
+
+def test_compute_output_shape_returns_the_input_shape():
+    shape = (None, 4, 4, 8)
+    assert KSparse(2).compute_output_shape(shape) == shape
+
+
+def test_passes_the_input_mask_through():
+    mask = np.array([[True, False]])
+    assert KSparse(1).compute_mask(np.ones((1, 2, 3)), mask) is mask
+
+
+def test_is_registered_under_the_sparsekeras_package():
+    assert keras.saving.get_registered_name(KSparse) == "sparsekeras>KSparse"
+    assert keras.saving.get_registered_object("sparsekeras>KSparse") is KSparse
+
+
+def test_docstring_example_runs():
+    results = doctest.testmod(ksparse_module)
+    assert results.attempted > 0
+    assert results.failed == 0
