@@ -1,0 +1,150 @@
+"""The KL-divergence sparsity penalty of Ng's sparse autoencoder notes."""
+
+import re
+
+import keras
+from keras import ops
+
+from sparsekeras._validation import check_float
+
+EPSILON = 1e-7
+"""Mean activations are clipped into `[EPSILON, 1 - EPSILON]` before the log.
+
+Far below 1 / batch size for any realistic batch, and still a float32 step
+away from 1 (`1 - 1e-7` rounds to `1 - 2**-23` in float32), so `1 - rho_hat`
+never reaches 0.
+"""
+
+
+def _keras_divides_activity_losses():
+    """Whether this Keras divides activity regularizers by the batch size.
+
+    Keras 3.14 (keras PR 22021) started dividing the value an
+    `activity_regularizer` returns by the batch size before `add_loss`;
+    3.13 and earlier add it unchanged.
+    """
+    major, minor = re.match(r"(\d+)\.(\d+)", keras.version()).groups()
+    return (int(major), int(minor)) >= (3, 14)
+
+
+_KERAS_DIVIDES_ACTIVITY_LOSSES = _keras_divides_activity_losses()
+
+
+@keras.saving.register_keras_serializable(package="sparsekeras")
+class KLSparsityRegularizer(keras.regularizers.Regularizer):
+    """Penalizes mean activations that stray from a target sparsity `rho`.
+
+    For activations in `[0, 1]` (a sigmoid layer's output), the mean
+    activation of unit `j` over the batch (and over every axis but the last)
+    is `rho_hat_j`, and the penalty is
+
+    `beta * sum_j KL(rho || rho_hat_j)`, with
+    `KL(rho || rho_hat) = rho * log(rho / rho_hat)
+    + (1 - rho) * log((1 - rho) / (1 - rho_hat))`,
+
+    the Kullback-Leibler divergence between Bernoulli variables of means
+    `rho` and `rho_hat`. It is 0 when every unit's mean activation equals
+    `rho` and grows without bound as a mean activation nears 0 or 1.
+
+    The penalty is computed in float32 whatever the activations' dtype, so
+    it is the same under the `mixed_float16` and `mixed_bfloat16` policies.
+    `rho_hat` is clipped into `[EPSILON, 1 - EPSILON]` (`EPSILON = 1e-7`), so
+    dead or saturated units (means of exactly 0 or 1) give a large but finite
+    penalty and finite gradients (zero for a clipped unit). Round-off can
+    leave a unit's KL a hair below 0 when `rho_hat` is within a few float32
+    steps of `rho`; it is clamped at 0 so the penalty is never negative. An
+    empty batch has no mean activation and contributes 0.
+
+    Pitfall: use it as an `activity_regularizer`. Keras 3.14 and later
+    divide whatever an activity regularizer returns by the batch size before
+    adding it to the loss (`Layer.__call__`, keras PR 22021); 3.13 and
+    earlier do not. The KL penalty is already a per-batch mean, so that
+    division would shrink it as the batch grows. `__call__`, the hook Keras
+    calls, therefore returns `penalty(x)` times the batch size on Keras 3.14+
+    and `penalty(x)` itself on older versions (decided once, from
+    `keras.version()`), and the amount that reaches `model.losses` and the
+    training loss is exactly `penalty(x)` on every Keras this package
+    supports. Call `penalty(x)` yourself for the formula's value; as a
+    `kernel_regularizer`, whose value Keras never divides, it would be
+    scaled by the kernel's first dimension.
+
+    Args:
+        rho: float in `(0, 1)`, the target mean activation of every unit.
+            Defaults to `0.05`.
+        beta: float `>= 0`, the weight of the penalty. Defaults to `3.0`.
+
+    Example:
+
+    >>> import keras
+    >>> import numpy as np
+    >>> from sparsekeras.regularizers import KLSparsityRegularizer
+    >>> regularizer = KLSparsityRegularizer(rho=0.1, beta=3.0)
+    >>> activations = np.array([[0.1, 0.5], [0.1, 0.5]], dtype="float32")
+    >>> round(float(regularizer.penalty(activations)), 4)
+    1.1042
+    >>> layer = keras.layers.Dense(
+    ...     2,
+    ...     activation="sigmoid",
+    ...     kernel_initializer="zeros",
+    ...     activity_regularizer=regularizer,
+    ... )
+    >>> outputs = layer(np.ones((5, 3), dtype="float32"))
+    >>> round(float(layer.losses[0]), 4)
+    2.2084
+
+    Every unit of that layer outputs 0.5, so each adds `3 * KL(0.1 || 0.5)`,
+    whatever the batch size.
+
+    Reference:
+        Andrew Ng, "Sparse autoencoder", CS294A Lecture notes, Stanford
+        University, 2011 (section "Autoencoders and sparsity"); the UFLDL
+        tutorial's page of the same name:
+        http://ufldl.stanford.edu/wiki/index.php/Autoencoders_and_Sparsity
+    """
+
+    def __init__(self, rho=0.05, beta=3.0):
+        self.rho = check_float(
+            "rho", rho, minimum=0.0, maximum=1.0, exclusive=True
+        )
+        self.beta = check_float("beta", beta, minimum=0.0)
+
+    def penalty(self, x):
+        """Returns `beta * sum_j KL(rho || rho_hat_j)` for activations `x`.
+
+        Args:
+            x: activations in `[0, 1]`, of shape `(batch, ..., units)`; every
+                axis but the last is averaged over.
+
+        Returns:
+            A float32 scalar tensor, finite and `>= 0`.
+        """
+        x = ops.cast(x, "float32")
+        averaged_axes = tuple(range(len(x.shape) - 1))
+        count = ops.sum(ops.ones_like(x), axis=averaged_axes)
+        rho_hat = ops.divide_no_nan(ops.sum(x, axis=averaged_axes), count)
+        rho_hat = ops.clip(rho_hat, EPSILON, 1.0 - EPSILON)
+        rho = ops.convert_to_tensor(self.rho, dtype="float32")
+        kl = rho * ops.log(rho / rho_hat) + (1.0 - rho) * ops.log(
+            (1.0 - rho) / (1.0 - rho_hat)
+        )
+        kl = ops.where(count > 0, ops.maximum(kl, 0.0), 0.0)
+        return self.beta * ops.sum(kl)
+
+    def __call__(self, x):
+        """Returns the value that makes Keras add exactly `penalty(x)`.
+
+        Args:
+            x: a layer's output, as Keras passes it to its
+                `activity_regularizer`.
+
+        Returns:
+            A float32 scalar tensor: `penalty(x)` times the batch size on
+            Keras 3.14+ (which divides by it again), else `penalty(x)`.
+        """
+        penalty = self.penalty(x)
+        if _KERAS_DIVIDES_ACTIVITY_LOSSES and len(x.shape) > 0:
+            penalty = penalty * ops.cast(ops.shape(x)[0], "float32")
+        return penalty
+
+    def get_config(self):
+        return {"rho": self.rho, "beta": self.beta}
