@@ -1,0 +1,409 @@
+"""Pictures of filters, reconstructions and cost curves, for any model.
+
+`tile_filters` and `tile_images` return plain arrays with values in [0, 1],
+ready for `imshow(..., cmap="gray", vmin=0, vmax=1)`, so they can be checked
+without drawing. The `save_*` functions draw them, or a cost curve, into PNG
+files through matplotlib's Agg canvas: they need no display and never touch
+pyplot's global state, and matplotlib (the `examples` extra) is imported only
+when one of them is called.
+"""
+
+import math
+import os
+
+import keras
+import numpy as np
+
+from sparsekeras._validation import check_choice, check_int
+
+NORMALIZATIONS = ("per_filter", "global")
+# Grid lines and empty cells are white, which separates tiles both from the
+# black background of digits and from the mid-grey of weights near zero.
+FILL = 1.0
+DPI = 100
+# Screen pixels drawn for each array pixel, so that 28x28 tiles stay legible.
+PIXEL_SCALE = 2
+
+
+def tile_filters(
+    weights,
+    *,
+    filter_shape=(28, 28),
+    normalize="per_filter",
+    columns=None,
+    padding=1,
+):
+    """Arranges the filters of a Dense kernel or a dictionary in a grid.
+
+    Column `j` of `weights` is filter `j`, reshaped to `filter_shape`: the
+    layout of a `keras.layers.Dense` kernel `(input_dim, units)` and of a
+    `NeuralSparseCoding` dictionary. Each filter is mapped linearly to
+    [0, 1], by `(w - low) / (high - low)`:
+
+    - `"per_filter"`: `low` and `high` are the filter's own minimum and
+      maximum, so every filter spans the whole grey range (contrast
+      normalisation); it shows each filter's shape, not its strength.
+    - `"global"`: `low` and `high` are the minimum and maximum over all
+      filters, so filters keep their relative scale and weak filters look
+      flat.
+
+    A constant filter (or, with `"global"`, constant weights) is drawn mid
+    grey, 0.5. Filters fill the grid row by row; the `padding` pixels between
+    tiles and the cells left empty in the last row are white (1.0).
+
+    Args:
+        weights: array-like of shape `(input_dim, units)` with
+            `input_dim = prod(filter_shape)`: numpy, a Keras variable or a
+            backend tensor.
+        filter_shape: `(height, width)` of one filter, default `(28, 28)`.
+        normalize: `"per_filter"` (default) or `"global"`, see above.
+        columns: tiles per row; default `ceil(sqrt(units))`.
+        padding: pixels between neighbouring tiles, default 1.
+
+    Returns:
+        A float64 array of shape
+        `(rows * height + (rows - 1) * padding,
+        columns * width + (columns - 1) * padding)`, values in [0, 1],
+        where `rows = ceil(units / columns)`.
+
+    Example:
+
+    >>> weights = np.array([[0.0, 1.0], [1.0, 3.0], [2.0, 5.0], [3.0, 7.0]])
+    >>> tile_filters(weights, filter_shape=(2, 2)).round(2)
+    array([[0.  , 0.33, 1.  , 0.  , 0.33],
+           [0.67, 1.  , 1.  , 0.67, 1.  ]])
+    >>> tile_filters(weights, filter_shape=(2, 2), normalize="global").round(2)
+    array([[0.  , 0.14, 1.  , 0.14, 0.43],
+           [0.29, 0.43, 1.  , 0.71, 1.  ]])
+    """
+    check_choice("normalize", normalize, NORMALIZATIONS)
+    filters = _filters(weights, filter_shape)
+    if normalize == "per_filter":
+        low = filters.min(axis=(1, 2), keepdims=True)
+        high = filters.max(axis=(1, 2), keepdims=True)
+    else:
+        low, high = filters.min(), filters.max()
+    span = high - low
+    scaled = np.divide(
+        filters - low, span, out=np.full_like(filters, 0.5), where=span > 0
+    )
+    return _tile(scaled, columns=columns, padding=padding)
+
+
+def tile_images(originals, reconstructions, *, image_shape=(28, 28), padding=1):
+    """Puts images in a row above their reconstructions.
+
+    Integer images (such as MNIST's uint8 pixels) are divided by 255; float
+    images are taken to be in [0, 1] and clipped to it. No image is
+    rescaled to its own range, so a faint reconstruction looks faint.
+
+    Args:
+        originals: array-like of shape `(n, prod(image_shape))` or
+            `(n,) + image_shape`.
+        reconstructions: the same number of images, in either layout.
+        image_shape: `(height, width)` of one image, default `(28, 28)`.
+        padding: pixels between neighbouring tiles, default 1.
+
+    Returns:
+        A float64 array of shape
+        `(2 * height + padding, n * width + (n - 1) * padding)`, values in
+        [0, 1]: originals on top, reconstructions below.
+
+    Example:
+
+    >>> originals = np.array([[0, 255], [255, 0]], dtype="uint8")
+    >>> reconstructions = np.array([[0.1, 0.8], [0.9, 0.2]])
+    >>> tile_images(originals, reconstructions, image_shape=(1, 2))
+    array([[0. , 1. , 1. , 1. , 0. ],
+           [1. , 1. , 1. , 1. , 1. ],
+           [0.1, 0.8, 1. , 0.9, 0.2]])
+    """
+    originals = _images(originals, image_shape, "originals")
+    reconstructions = _images(reconstructions, image_shape, "reconstructions")
+    if len(originals) != len(reconstructions):
+        raise ValueError(
+            "Invalid value for `reconstructions`, expected as many images as "
+            f"`originals` ({len(originals)}). "
+            f"Received: {len(reconstructions)} images"
+        )
+    return _tile(
+        np.concatenate([originals, reconstructions]),
+        columns=len(originals),
+        padding=padding,
+    )
+
+
+def save_filters(
+    path,
+    weights,
+    *,
+    filter_shape=(28, 28),
+    columns=None,
+    padding=1,
+    title=None,
+):
+    """Writes a PNG of the filters, contrast-normalised and at global scale.
+
+    The figure has two panels drawn by `tile_filters`: on the left each
+    filter scaled to its own range (`normalize="per_filter"`), on the right
+    all filters on one scale (`normalize="global"`).
+
+    Args:
+        path: the PNG file to write.
+        weights: array-like of shape `(prod(filter_shape), units)`, see
+            `tile_filters`.
+        filter_shape: `(height, width)` of one filter, default `(28, 28)`.
+        columns: tiles per row; default `ceil(sqrt(units))`.
+        padding: pixels between neighbouring tiles, default 1.
+        title: optional title above both panels.
+
+    Returns:
+        `path`.
+
+    Example:
+
+    >>> import tempfile
+    >>> weights = np.random.default_rng(0).normal(size=(784, 16))
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     path = save_filters(os.path.join(folder, "filters.png"), weights)
+    ...     print(os.path.getsize(path) > 0)
+    True
+    """
+    panels = {
+        "contrast-normalised per filter": "per_filter",
+        "global scale": "global",
+    }
+    tiles = {
+        label: tile_filters(
+            weights,
+            filter_shape=filter_shape,
+            normalize=normalize,
+            columns=columns,
+            padding=padding,
+        )
+        for label, normalize in panels.items()
+    }
+    width, height = _inches(next(iter(tiles.values())))
+    figure = _figure((2 * width, height), title)
+    for axes, (label, tile) in zip(
+        figure.subplots(1, 2), tiles.items(), strict=True
+    ):
+        _show(axes, tile)
+        axes.set_title(label)
+        axes.set_axis_off()
+    return _save(figure, path)
+
+
+def save_reconstructions(
+    path,
+    originals,
+    reconstructions,
+    *,
+    image_shape=(28, 28),
+    padding=1,
+    title=None,
+):
+    """Writes a PNG of images above their reconstructions.
+
+    Args:
+        path: the PNG file to write.
+        originals: array-like of shape `(n, prod(image_shape))` or
+            `(n,) + image_shape`, see `tile_images`.
+        reconstructions: the same number of images, in either layout.
+        image_shape: `(height, width)` of one image, default `(28, 28)`.
+        padding: pixels between neighbouring tiles, default 1.
+        title: optional title above the images.
+
+    Returns:
+        `path`.
+
+    Example:
+
+    >>> import tempfile
+    >>> images = np.random.default_rng(0).uniform(size=(8, 784))
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     path = os.path.join(folder, "reconstructions.png")
+    ...     path = save_reconstructions(path, images, 0.5 * images)
+    ...     print(os.path.getsize(path) > 0)
+    True
+    """
+    tile = tile_images(
+        originals, reconstructions, image_shape=image_shape, padding=padding
+    )
+    height = image_shape[0]
+    figure = _figure(_inches(tile), title)
+    axes = figure.subplots()
+    _show(axes, tile)
+    axes.set_xticks([])
+    axes.set_yticks(
+        [(height - 1) / 2, height + padding + (height - 1) / 2],
+        labels=["original", "reconstruction"],
+    )
+    axes.tick_params(length=0)
+    for spine in axes.spines.values():
+        spine.set_visible(False)
+    return _save(figure, path)
+
+
+def save_cost_curve(
+    path,
+    costs,
+    *,
+    xlabel="epoch",
+    ylabel="cost",
+    title=None,
+    log_scale=False,
+):
+    """Writes a PNG of one or several cost curves against the epoch.
+
+    Args:
+        path: the PNG file to write.
+        costs: the cost of each epoch, a sequence of numbers; or a dict of
+            name to such a sequence, one curve each, with a legend (a Keras
+            `History.history` is one).
+        xlabel: label of the horizontal axis, default `"epoch"`.
+        ylabel: label of the vertical axis, default `"cost"`.
+        title: optional title.
+        log_scale: bool, default `False`. Whether the vertical axis is
+            logarithmic.
+
+    Returns:
+        `path`.
+
+    Example:
+
+    >>> import tempfile
+    >>> curves = {"ksparse": [0.9, 0.5, 0.4], "kl": [0.8, 0.6, 0.55]}
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     path = save_cost_curve(os.path.join(folder, "cost.png"), curves)
+    ...     print(os.path.getsize(path) > 0)
+    True
+    """
+    named = isinstance(costs, dict)
+    curves = {
+        name: _curve(f"costs[{name!r}]" if named else "costs", curve)
+        for name, curve in (costs.items() if named else [(None, costs)])
+    }
+    figure = _figure((6.0, 4.0), title)
+    from matplotlib.ticker import MaxNLocator
+
+    axes = figure.subplots()
+    for name, curve in curves.items():
+        axes.plot(np.arange(1, len(curve) + 1), curve, marker=".", label=name)
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+    axes.set_xlabel(xlabel)
+    axes.set_ylabel(ylabel)
+    if log_scale:
+        axes.set_yscale("log")
+    axes.grid(alpha=0.3)
+    if named:
+        axes.legend()
+    return _save(figure, path)
+
+
+def _curve(name, costs):
+    costs = np.asarray(costs, dtype=np.float64)
+    if costs.ndim != 1 or costs.size == 0:
+        raise ValueError(
+            f"Invalid value for `{name}`, expected a non-empty sequence of "
+            f"numbers, one per epoch. Received: an array of shape {costs.shape}"
+        )
+    return costs
+
+
+def _filters(weights, filter_shape):
+    """`weights` of shape `(h * w, units)` as `units` arrays of shape (h, w)."""
+    height, width = _shape("filter_shape", filter_shape)
+    weights = np.asarray(keras.ops.convert_to_numpy(weights), dtype=np.float64)
+    layout = weights.ndim == 2 and weights.shape[0] == height * width
+    if not layout or weights.shape[1] == 0:
+        raise ValueError(
+            "Invalid shape for `weights`, expected (input_dim, units) with "
+            f"input_dim = {height} * {width} = {height * width} (one filter "
+            "of `filter_shape` per column) and units >= 1. "
+            f"Received: weights.shape={weights.shape}"
+        )
+    return weights.T.reshape(-1, height, width)
+
+
+def _images(images, image_shape, name):
+    """`images` as float64 arrays of shape `image_shape` in [0, 1]."""
+    height, width = _shape("image_shape", image_shape)
+    images = keras.ops.convert_to_numpy(images)
+    flat = images.ndim == 2 and images.shape[1] == height * width
+    if not (flat or images.shape[1:] == (height, width)) or len(images) == 0:
+        raise ValueError(
+            f"Invalid shape for `{name}`, expected (n, {height * width}) or "
+            f"(n, {height}, {width}) with n >= 1. "
+            f"Received: {name}.shape={images.shape}"
+        )
+    if np.issubdtype(images.dtype, np.integer):
+        images = images / 255.0
+    images = np.clip(np.asarray(images, dtype=np.float64), 0.0, 1.0)
+    return images.reshape(-1, height, width)
+
+
+def _shape(name, shape):
+    if not isinstance(shape, (tuple, list)) or len(shape) != 2:
+        raise ValueError(
+            f"Invalid value for `{name}`, expected (height, width). "
+            f"Received: {name}={shape!r}"
+        )
+    return tuple(check_int(name, size, minimum=1) for size in shape)
+
+
+def _tile(images, *, columns, padding):
+    """Lays `images` of shape `(n, h, w)` out row by row on a white grid."""
+    count, height, width = images.shape
+    columns = check_int("columns", columns, minimum=1, allow_none=True)
+    columns = math.ceil(math.sqrt(count)) if columns is None else columns
+    padding = check_int("padding", padding, minimum=0)
+    rows = math.ceil(count / columns)
+    grid = np.full(
+        (
+            rows * height + (rows - 1) * padding,
+            columns * width + (columns - 1) * padding,
+        ),
+        FILL,
+    )
+    for index, image in enumerate(images):
+        top = (index // columns) * (height + padding)
+        left = (index % columns) * (width + padding)
+        grid[top : top + height, left : left + width] = image
+    return grid
+
+
+def _inches(tile):
+    """(width, height) in inches that draw `tile` at `PIXEL_SCALE`."""
+    height, width = tile.shape
+    return (
+        max(width * PIXEL_SCALE / DPI, 2.0),
+        max(height * PIXEL_SCALE / DPI, 1.0) + 0.5,
+    )
+
+
+def _figure(size, title):
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+    except ImportError as error:
+        raise ImportError(
+            "Writing PNG files needs matplotlib, which sparsekeras does not "
+            "install by itself: `pip install matplotlib`, or install "
+            "sparsekeras with its `examples` extra."
+        ) from error
+
+    figure = Figure(figsize=size, dpi=DPI, layout="constrained")
+    FigureCanvasAgg(figure)
+    if title is not None:
+        figure.suptitle(title)
+    return figure
+
+
+def _show(axes, tile):
+    axes.imshow(tile, cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest")
+
+
+def _save(figure, path):
+    figure.savefig(os.fspath(path), format="png")
+    return path
