@@ -22,8 +22,10 @@ def check_int(name, value, *, minimum=None, allow_none=False):
             f"{_received(name, value)} of type {type(value).__name__}"
         )
     if minimum is not None and value < minimum:
-        expected = "a positive integer" if minimum == 1 else (
-            f"an integer >= {minimum}"
+        expected = (
+            "a positive integer"
+            if minimum == 1
+            else (f"an integer >= {minimum}")
         )
         raise ValueError(
             f"Invalid value for `{name}`, expected {expected}. "
@@ -66,6 +68,16 @@ def check_float(
             f"Invalid value for `{name}`, expected "
             f"{_describe_range(name, minimum, maximum, exclusive)}. "
             f"{_received(name, value)}"
+        )
+    return value
+
+
+def check_bool(name, value):
+    """Returns `value` if it is a bool."""
+    if not isinstance(value, bool):
+        raise TypeError(
+            f"Invalid type for `{name}`, expected a bool. "
+            f"{_received(name, value)} of type {type(value).__name__}"
         )
     return value
 

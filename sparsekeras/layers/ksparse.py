@@ -4,6 +4,7 @@ import keras
 from keras import ops
 
 from sparsekeras._validation import check_float, check_int
+from sparsekeras.layers._selection import keep_top_k
 
 
 @keras.saving.register_keras_serializable(package="sparsekeras")
@@ -139,11 +140,11 @@ class KSparse(keras.layers.Layer):
         if not keras.backend.is_float_dtype(inputs.dtype):
             inputs = ops.cast(inputs, self.compute_dtype)
         if not training:
-            return _keep_top_k(inputs, self._inference_k, self._inference_k)
+            return keep_top_k(inputs, self._inference_k, self._inference_k)
         if self._anneals():
-            outputs = _keep_top_k(inputs, self._annealed_k(), self.k_start)
+            outputs = keep_top_k(inputs, self._annealed_k(), self.k_start)
         else:
-            outputs = _keep_top_k(inputs, self.k, self.k)
+            outputs = keep_top_k(inputs, self.k, self.k)
         self.step.assign_add(1)
         return outputs
 
@@ -171,20 +172,3 @@ class KSparse(keras.layers.Layer):
             }
         )
         return config
-
-
-def _keep_top_k(x, k, k_max):
-    """Zeroes all but exactly the `k` largest entries of each row of `x`.
-
-    `k` may be a Python int or a scalar int tensor no larger than the Python
-    int `k_max`, so one traced graph serves every `k`. Ties at the threshold
-    are kept in index order until `k` entries are kept.
-    """
-    largest, _ = ops.top_k(x, k_max)
-    index = ops.reshape(ops.convert_to_tensor(k, "int32") - 1, (1,))
-    threshold = ops.take(largest, index, axis=-1)
-    above = x > threshold
-    tied = ops.cast(x == threshold, "int32")
-    room = k - ops.sum(ops.cast(above, "int32"), axis=-1, keepdims=True)
-    keep = above | ((tied > 0) & (ops.cumsum(tied, axis=-1) <= room))
-    return ops.where(keep, x, ops.zeros_like(x))

@@ -1,4 +1,3 @@
-import doctest
 import os
 
 import keras
@@ -10,8 +9,8 @@ from hypothesis.extra import numpy as hnp
 from keras import ops
 
 from sparsekeras.layers import KSparse
-from sparsekeras.layers import ksparse as ksparse_module
-from tests.helpers import check_keras_round_trip, run_layer_test
+
+from helpers import check_keras_round_trip, run_layer_test
 
 BACKEND = keras.backend.backend()
 
@@ -412,9 +411,3 @@ def test_passes_the_input_mask_through():
 def test_is_registered_under_the_sparsekeras_package():
     assert keras.saving.get_registered_name(KSparse) == "sparsekeras>KSparse"
     assert keras.saving.get_registered_object("sparsekeras>KSparse") is KSparse
-
-
-def test_docstring_example_runs():
-    results = doctest.testmod(ksparse_module)
-    assert results.attempted > 0
-    assert results.failed == 0

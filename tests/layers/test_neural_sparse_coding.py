@@ -1,0 +1,491 @@
+import keras
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sparsekeras.layers import NeuralSparseCoding
+
+from helpers import check_keras_round_trip, run_layer_test
+
+NO_TRAINABLE_WEIGHTS = pytest.mark.filterwarnings(
+    "ignore:The model does not have any trainable weights"
+)
+
+
+def _unit_columns(matrix):
+    return matrix / np.linalg.norm(matrix, axis=0, keepdims=True)
+
+
+def _layer_with(dictionary, **kwargs):
+    layer = NeuralSparseCoding(dictionary.shape[1], **kwargs)
+    layer.build((None, dictionary.shape[0]))
+    layer.dictionary.assign(dictionary)
+    return layer
+
+
+def _numpy(tensor):
+    return keras.ops.convert_to_numpy(tensor)
+
+
+def _reference_codes(signals, dictionary, threshold=None, k=None):
+    correlations = signals @ dictionary
+    if k is None:
+        return np.where(np.abs(correlations) >= threshold, correlations, 0.0)
+    order = np.argsort(-np.abs(correlations), axis=1, kind="stable")[:, :k]
+    codes = np.zeros_like(correlations)
+    np.put_along_axis(
+        codes, order, np.take_along_axis(correlations, order, axis=1), axis=1
+    )
+    return codes
+
+
+def _reference_step(signals, dictionary, codes, eta, update, normalize):
+    residuals = signals - codes @ dictionary.T
+    hebbian = np.sign(codes) if update == "neural" else codes
+    stepped = dictionary + eta * residuals.T @ hebbian / len(signals)
+    return _unit_columns(stepped) if normalize else stepped
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    # Few shapes, since JAX compiles every op anew for each shape it sees.
+    batch=st.sampled_from([1, 5]),
+    input_dim=st.sampled_from([3, 6]),
+    units=st.sampled_from([4, 9]),
+    use_k=st.booleans(),
+    update=st.sampled_from(["neural", "olshausen_field"]),
+    normalize=st.booleans(),
+    eta=st.floats(0.01, 3.0),
+)
+def test_training_call_matches_numpy_reference(
+    seed, batch, input_dim, units, use_k, update, normalize, eta
+):
+    rng = np.random.default_rng(seed)
+    dictionary = _unit_columns(rng.standard_normal((input_dim, units)))
+    dictionary = dictionary.astype("float32")
+    signals = rng.standard_normal((batch, input_dim)).astype("float32")
+    decoder = (
+        {"k": int(rng.integers(1, units + 1))}
+        if use_k
+        else {"threshold": float(rng.uniform(0.1, 1.0))}
+    )
+    layer = _layer_with(
+        dictionary,
+        learning_rate=eta,
+        update=update,
+        normalize=normalize,
+        **decoder,
+    )
+
+    codes = _numpy(layer(signals, training=True))
+
+    expected_codes = _reference_codes(signals, dictionary, **decoder)
+    np.testing.assert_allclose(codes, expected_codes, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        _numpy(layer.dictionary),
+        _reference_step(
+            signals, dictionary, expected_codes, eta, update, normalize
+        ),
+        rtol=1e-4,
+        atol=1e-5,
+    )
+
+
+def test_training_returns_codes_of_the_dictionary_before_the_step():
+    rng = np.random.default_rng(0)
+    layer = NeuralSparseCoding(8, k=3)
+    signals = rng.standard_normal((5, 4)).astype("float32")
+    inference_codes = _numpy(layer(signals))
+    before = _numpy(layer.dictionary)
+
+    training_codes = _numpy(layer(signals, training=True))
+
+    np.testing.assert_array_equal(training_codes, inference_codes)
+    assert not np.allclose(_numpy(layer.dictionary), before)
+
+
+@pytest.mark.parametrize("training", [False, None])
+def test_inference_leaves_dictionary_unchanged(training):
+    rng = np.random.default_rng(1)
+    layer = NeuralSparseCoding(8, threshold=0.1)
+    signals = rng.standard_normal((5, 4)).astype("float32")
+    layer(signals)
+    before = _numpy(layer.dictionary)
+
+    layer(signals, training=training)
+
+    np.testing.assert_array_equal(_numpy(layer.dictionary), before)
+
+
+def test_frozen_layer_keeps_its_dictionary_in_training():
+    rng = np.random.default_rng(2)
+    layer = NeuralSparseCoding(8, k=2)
+    signals = rng.standard_normal((5, 4)).astype("float32")
+    layer(signals)
+    before = _numpy(layer.dictionary)
+    layer.trainable = False
+
+    layer(signals, training=True)
+
+    np.testing.assert_array_equal(_numpy(layer.dictionary), before)
+
+
+def test_dictionary_is_the_only_weight_and_not_trainable():
+    inputs = keras.Input((6,))
+    layer = NeuralSparseCoding(10, k=2)
+    model = keras.Model(inputs, layer(inputs))
+
+    assert model.trainable_weights == []
+    assert [w.path for w in model.non_trainable_weights] == [
+        layer.dictionary.path
+    ]
+    assert layer.dictionary.dtype == "float32"
+
+
+@NO_TRAINABLE_WEIGHTS
+def test_fit_step_changes_dictionary_by_the_rule_alone():
+    rng = np.random.default_rng(3)
+    dictionary = _unit_columns(rng.standard_normal((6, 10))).astype("float32")
+    signals = rng.standard_normal((16, 6)).astype("float32")
+    # A loss whose gradient would move the dictionary far, if it reached it.
+    targets = 100.0 * rng.standard_normal((16, 10)).astype("float32")
+    layer = _layer_with(dictionary, k=3, learning_rate=0.7)
+    inputs = keras.Input((6,))
+    model = keras.Model(inputs, layer(inputs))
+    model.compile(optimizer=keras.optimizers.SGD(10.0), loss="mse")
+
+    model.fit(signals, targets, batch_size=16, epochs=1, verbose=0)
+
+    codes = _reference_codes(signals, dictionary, k=3)
+    np.testing.assert_allclose(
+        _numpy(layer.dictionary),
+        _reference_step(signals, dictionary, codes, 0.7, "neural", True),
+        rtol=1e-4,
+        atol=1e-5,
+    )
+
+
+def test_trains_after_a_trainable_layer():
+    rng = np.random.default_rng(13)
+    signals = rng.standard_normal((16, 6)).astype("float32")
+    dense = keras.layers.Dense(6, kernel_initializer="identity")
+    coding = NeuralSparseCoding(10, k=3, output_mode="reconstruction")
+    model = keras.Sequential([keras.Input((6,)), dense, coding])
+    model.compile(optimizer="sgd", loss="mse")
+    kernel, dictionary = _numpy(dense.kernel), _numpy(coding.dictionary)
+
+    model.fit(signals, signals, batch_size=16, epochs=1, verbose=0)
+
+    assert not np.allclose(_numpy(dense.kernel), kernel)
+    assert not np.allclose(_numpy(coding.dictionary), dictionary)
+
+
+def test_top_k_codes_have_exactly_k_nonzeros_per_row():
+    rng = np.random.default_rng(4)
+    layer = NeuralSparseCoding(32, k=5)
+    signals = rng.standard_normal((20, 12)).astype("float32")
+
+    codes = _numpy(layer(signals, training=True))
+
+    np.testing.assert_array_equal(np.count_nonzero(codes, axis=1), 5)
+
+
+def test_top_k_keeps_largest_magnitudes_and_breaks_ties_by_lower_index():
+    layer = _layer_with(np.eye(4, dtype="float32"), k=2)
+    signals = np.array(
+        [[1.0, 1.0, 1.0, 1.0], [0.5, -1.0, 1.0, -1.0]], dtype="float32"
+    )
+
+    codes = _numpy(layer(signals))
+
+    np.testing.assert_array_equal(
+        codes, [[1.0, 1.0, 0.0, 0.0], [0.0, -1.0, 1.0, 0.0]]
+    )
+
+
+def test_threshold_zeroes_entries_of_smaller_magnitude():
+    layer = _layer_with(np.eye(4, dtype="float32"), threshold=0.5)
+    signals = np.array([[0.4, -0.6, 0.5, -0.2]], dtype="float32")
+
+    codes = _numpy(layer(signals))
+
+    np.testing.assert_array_equal(
+        codes, np.array([[0.0, -0.6, 0.5, 0.0]], dtype="float32")
+    )
+
+
+def test_decode_is_codes_times_dictionary_transpose():
+    rng = np.random.default_rng(5)
+    layer = NeuralSparseCoding(9, k=3)
+    layer.build((None, 7))
+    codes = rng.standard_normal((4, 9)).astype("float32")
+
+    decoded = _numpy(layer.decode(codes))
+
+    assert decoded.shape == (4, 7)
+    np.testing.assert_allclose(
+        decoded, codes @ _numpy(layer.dictionary).T, rtol=1e-5, atol=1e-6
+    )
+
+
+def test_reconstruction_output_decodes_the_codes():
+    rng = np.random.default_rng(6)
+    signals = rng.standard_normal((4, 7)).astype("float32")
+    dictionary = _unit_columns(rng.standard_normal((7, 9))).astype("float32")
+    codes_layer = _layer_with(dictionary, k=3)
+    layer = _layer_with(dictionary, k=3, output_mode="reconstruction")
+
+    reconstruction = _numpy(layer(signals))
+
+    assert reconstruction.shape == (4, 7)
+    assert layer.compute_output_shape((None, 7)) == (None, 7)
+    assert codes_layer.compute_output_shape((None, 7)) == (None, 9)
+    np.testing.assert_allclose(
+        reconstruction,
+        _numpy(codes_layer.decode(codes_layer(signals))),
+        rtol=1e-5,
+        atol=1e-6,
+    )
+
+
+@NO_TRAINABLE_WEIGHTS
+@pytest.mark.parametrize(
+    "init_kwargs, output_dim",
+    [
+        ({"units": 12, "threshold": 0.2}, 12),
+        (
+            {
+                "units": 12,
+                "k": 3,
+                "learning_rate": 0.5,
+                "normalize": False,
+                "update": "olshausen_field",
+                "output_mode": "reconstruction",
+                "dictionary_initializer": keras.initializers.serialize(
+                    keras.initializers.RandomUniform(seed=7)
+                ),
+            },
+            6,
+        ),
+    ],
+)
+def test_passes_run_layer_test(init_kwargs, output_dim, tmp_path):
+    input_data = np.random.default_rng(8).standard_normal((5, 6))
+    run_layer_test(
+        NeuralSparseCoding,
+        init_kwargs,
+        input_data.astype("float32"),
+        expected_output_shape=(5, output_dim),
+        expected_num_trainable_weights=0,
+        expected_num_non_trainable_weights=1,
+        tmp_path=tmp_path,
+    )
+
+
+@pytest.mark.parametrize(
+    "policy", ["float32", "mixed_float16", "mixed_bfloat16"]
+)
+def test_learns_in_float32_under_every_dtype_policy(policy):
+    rng = np.random.default_rng(9)
+    # Quarters are exact in float16 and bfloat16, so every policy sees the
+    # same signals and must take the same float32 step.
+    signals = (rng.integers(-8, 9, size=(16, 6)) / 4).astype("float32")
+    dictionary = _unit_columns(rng.standard_normal((6, 10))).astype("float32")
+    reference = _layer_with(dictionary, k=3)
+    layer = NeuralSparseCoding(10, k=3, dtype=policy)
+    layer.build((None, 6))
+    layer.dictionary.assign(dictionary)
+
+    outputs = layer(signals, training=True)
+    reference(signals, training=True)
+
+    assert keras.backend.standardize_dtype(outputs.dtype) == (
+        keras.DTypePolicy(policy).compute_dtype
+    )
+    assert np.all(np.isfinite(_numpy(keras.ops.cast(outputs, "float32"))))
+    learned = _numpy(layer.dictionary)
+    assert learned.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(learned, axis=0), 1.0, rtol=1e-5)
+    np.testing.assert_allclose(
+        learned, _numpy(reference.dictionary), rtol=1e-5, atol=1e-6
+    )
+
+
+def test_initial_dictionary_has_unit_norm_columns_from_a_seeded_initializer():
+    initializer = keras.initializers.RandomUniform(seed=11)
+    first = NeuralSparseCoding(20, k=2, dictionary_initializer=initializer)
+    second = NeuralSparseCoding(20, k=2, dictionary_initializer=initializer)
+    first.build((None, 5))
+    second.build((None, 5))
+
+    np.testing.assert_allclose(
+        np.linalg.norm(_numpy(first.dictionary), axis=0), 1.0, rtol=1e-5
+    )
+    np.testing.assert_array_equal(
+        _numpy(first.dictionary), _numpy(second.dictionary)
+    )
+
+
+@NO_TRAINABLE_WEIGHTS
+def test_survives_keras_round_trip_after_training(tmp_path):
+    rng = np.random.default_rng(12)
+    signals = rng.standard_normal((64, 6)).astype("float32")
+    inputs = keras.Input((6,))
+    layer = NeuralSparseCoding(
+        10, threshold=0.3, learning_rate=0.5, output_mode="reconstruction"
+    )
+    model = keras.Model(inputs, layer(inputs))
+    model.compile(optimizer="sgd", loss="mse")
+    initial = _numpy(layer.dictionary)
+    model.fit(signals, signals, batch_size=16, epochs=2, verbose=0)
+    assert not np.allclose(_numpy(layer.dictionary), initial)
+
+    loaded = check_keras_round_trip(
+        model, signals, str(tmp_path / "neural_sparse_coding.keras")
+    )
+
+    assert loaded.layers[-1].get_config() == layer.get_config()
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, name",
+    [
+        ({"units": 0, "k": 1}, ValueError, "units"),
+        ({"units": 2.0, "k": 1}, TypeError, "units"),
+        ({"units": 4, "threshold": 0.0}, ValueError, "threshold"),
+        ({"units": 4, "threshold": -1.0}, ValueError, "threshold"),
+        ({"units": 4, "threshold": "big"}, TypeError, "threshold"),
+        ({"units": 4, "k": 0}, ValueError, "k"),
+        ({"units": 4, "k": 1.5}, TypeError, "k"),
+        ({"units": 4, "k": 5}, ValueError, "k"),
+        ({"units": 4}, ValueError, "threshold`.*`k"),
+        ({"units": 4, "threshold": 0.5, "k": 2}, ValueError, "threshold`.*`k"),
+        (
+            {"units": 4, "k": 2, "learning_rate": 0.0},
+            ValueError,
+            "learning_rate",
+        ),
+        (
+            {"units": 4, "k": 2, "learning_rate": -1},
+            ValueError,
+            "learning_rate",
+        ),
+        ({"units": 4, "k": 2, "normalize": 1}, TypeError, "normalize"),
+        ({"units": 4, "k": 2, "update": "hebb"}, ValueError, "update"),
+        (
+            {"units": 4, "k": 2, "output_mode": "sparse"},
+            ValueError,
+            "output_mode",
+        ),
+    ],
+)
+def test_invalid_argument_raises_naming_it(kwargs, error, name):
+    with pytest.raises(error, match=f"`{name}`"):
+        NeuralSparseCoding(**kwargs)
+
+
+@pytest.mark.parametrize(
+    "input_shape, message",
+    [((None, 3, 4), "rank 2"), ((None, None), "input_dim")],
+)
+def test_build_rejects_unusable_input_shapes(input_shape, message):
+    with pytest.raises(ValueError, match=message):
+        NeuralSparseCoding(4, k=1).build(input_shape)
+
+
+def _synthetic_problem(seed, input_dim=512, units=1024, k=4, delta=0.3):
+    """A* with random unit atoms, and a start A0 at column distance ~delta.
+
+    Returns A*, A0 and a function drawing `count` signals `y = A* x*`, each
+    `x*` with `k` nonzeros of random sign and magnitude in [1, 2].
+    """
+    rng = np.random.default_rng(seed)
+    truth = _unit_columns(rng.standard_normal((input_dim, units)))
+    noise = rng.standard_normal((input_dim, units))
+    start = _unit_columns(truth + delta * noise / np.linalg.norm(noise, axis=0))
+
+    def signals(count):
+        support = np.argsort(rng.random((count, units)), axis=1)[:, :k]
+        values = rng.uniform(1.0, 2.0, (count, k)) * rng.choice(
+            [-1, 1], (count, k)
+        )
+        atoms = truth.T[support]  # (count, k, input_dim)
+        return np.einsum("ck,ckd->cd", values, atoms).astype("float32")
+
+    return truth.astype("float32"), start.astype("float32"), signals
+
+
+def _column_errors(dictionary, truth):
+    """||a_i - a*_i|| under the identity matching, each atom's sign matched."""
+    dictionary = _numpy(dictionary)
+    signs = np.sign(np.sum(dictionary * truth, axis=0))
+    return np.linalg.norm(dictionary * signs - truth, axis=0)
+
+
+# The threshold 0.5 sits between the cross-talk and the true codes: an atom
+# off the support sees about sqrt(k) * rms|x*| / sqrt(n) = 2 * 1.53 / 22.6,
+# a standard deviation of 0.14 (0.5 is 3.7 of them), while a true code is at
+# least |x*_i| * <a_i, a*_i> >= 1 * (1 - 0.3**2 / 2) ~ 0.96 at the start
+# (0.5 is 3.3 of them below).
+SYNTHETIC_THRESHOLD = 0.5
+
+
+@pytest.mark.slow
+def test_default_learning_rate_recovers_a_known_dictionary():
+    truth, start, signals = _synthetic_problem(seed=0)
+    layer = _layer_with(start, threshold=SYNTHETIC_THRESHOLD)
+    assert _column_errors(layer.dictionary, truth).min() > 0.25
+
+    for _ in range(400):
+        layer(signals(128), training=True)
+
+    errors = _column_errors(layer.dictionary, truth)
+    assert errors.max() < 0.1
+    assert errors.mean() < 0.06
+
+
+@pytest.mark.slow
+@NO_TRAINABLE_WEIGHTS
+def test_fit_recovers_a_known_dictionary_and_lowers_the_loss():
+    truth, start, signals = _synthetic_problem(seed=1)
+    layer = _layer_with(
+        start,
+        threshold=SYNTHETIC_THRESHOLD,
+        learning_rate=4.0,
+        output_mode="reconstruction",
+    )
+    inputs = keras.Input((truth.shape[0],))
+    model = keras.Model(inputs, layer(inputs))
+    model.compile(loss="mse")
+    held_out = signals(1024)
+    loss_before = model.evaluate(held_out, held_out, verbose=0)
+    # Fresh signals for every batch: an atom is active in only 1 of 256.
+    training = signals(100 * 256)
+
+    history = model.fit(training, training, batch_size=256, verbose=0)
+
+    assert _column_errors(layer.dictionary, truth).max() < 0.1
+    loss_after = model.evaluate(held_out, held_out, verbose=0)
+    assert loss_after < history.history["loss"][0] < loss_before
+    assert loss_after < 0.25 * loss_before
+
+
+def test_encode_gives_inference_codes_and_leaves_dictionary_alone():
+    rng = np.random.default_rng(3)
+    dictionary = rng.normal(size=(6, 9)).astype("float32")
+    dictionary /= np.linalg.norm(dictionary, axis=0)
+    signals = rng.normal(size=(5, 6)).astype("float32")
+    layer = _layer_with(dictionary, k=2, output_mode="reconstruction")
+    codes = _numpy(layer.encode(signals))
+    np.testing.assert_allclose(
+        codes, _reference_codes(signals, dictionary, k=2), rtol=1e-5, atol=1e-6
+    )
+    np.testing.assert_allclose(
+        _numpy(layer.decode(codes)),
+        _numpy(layer(signals)),
+        rtol=1e-5,
+        atol=1e-6,
+    )
+    np.testing.assert_array_equal(_numpy(layer.dictionary), dictionary)
