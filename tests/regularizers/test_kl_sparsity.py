@@ -3,13 +3,14 @@ import os
 import keras
 import numpy as np
 import pytest
-from helpers import check_keras_round_trip
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from keras import ops
 
 from sparsekeras.regularizers import KLSparsityRegularizer, kl_sparsity
+
+from helpers import check_keras_round_trip
 
 
 def numpy_penalty(activations, rho, beta):

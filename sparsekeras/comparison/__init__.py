@@ -1,0 +1,1 @@
+"""The MNIST comparison of five ways to get sparse codes."""
