@@ -33,8 +33,8 @@ import numpy as np
 
 import sparsekeras as sk
 
-EPOCHS = int(os.environ.get("SPARSEKERAS_EXAMPLE_EPOCHS", "10"))
-BATCH_SIZE = 256
+EPOCHS = int(os.environ.get("SPARSEKERAS_EXAMPLE_EPOCHS", "15"))
+BATCH_SIZE = 128
 UNITS = 1000
 WEIGHT_DECAY = 3e-3
 OUT = "case_b"

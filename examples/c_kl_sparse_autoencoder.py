@@ -35,11 +35,11 @@ import numpy as np
 
 import sparsekeras as sk
 
-EPOCHS = int(os.environ.get("SPARSEKERAS_EXAMPLE_EPOCHS", "10"))
-BATCH_SIZE = 256
+EPOCHS = int(os.environ.get("SPARSEKERAS_EXAMPLE_EPOCHS", "15"))
+BATCH_SIZE = 128
 UNITS = 1000
 WEIGHT_DECAY = 3e-3
-RHO, BETA = 0.05, 3.0
+RHO, BETA = 0.1, 3.0
 OUT = "case_c"
 keras.utils.set_random_seed(0)
 

@@ -34,8 +34,8 @@ import numpy as np
 
 import sparsekeras as sk
 
-EPOCHS = int(os.environ.get("SPARSEKERAS_EXAMPLE_EPOCHS", "10"))
-BATCH_SIZE = 256
+EPOCHS = int(os.environ.get("SPARSEKERAS_EXAMPLE_EPOCHS", "15"))
+BATCH_SIZE = 128
 UNITS = 1000
 K, K_START = 25, 100
 OUT = "case_e"

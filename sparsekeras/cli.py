@@ -8,6 +8,7 @@ writes the report folder: every case's pictures, `report.md` and
 import argparse
 import sys
 
+from sparsekeras.comparison import run
 from sparsekeras.comparison.cases import CASES
 
 _LETTERS = dict(zip("abcde", CASES, strict=True))
@@ -62,10 +63,12 @@ def build_parser():
         default=list(CASES),
         help="comma-separated letters or names (default: all five)",
     )
-    compare.add_argument("--epochs", type=_positive_int, default=10)
-    compare.add_argument("--batch-size", type=_positive_int, default=256)
-    compare.add_argument("--units", type=_positive_int, default=1000)
-    compare.add_argument("--k", type=_positive_int, default=25)
+    compare.add_argument("--epochs", type=_positive_int, default=run.EPOCHS)
+    compare.add_argument(
+        "--batch-size", type=_positive_int, default=run.BATCH_SIZE
+    )
+    compare.add_argument("--units", type=_positive_int, default=run.UNITS)
+    compare.add_argument("--k", type=_positive_int, default=run.K)
     compare.add_argument("--seed", type=int, default=0)
     compare.add_argument(
         "--data",
@@ -94,9 +97,7 @@ def build_parser():
 def main(argv=None):
     """Runs the `sparsekeras` command; returns its exit status."""
     args = build_parser().parse_args(argv)
-    from sparsekeras.comparison.run import run_comparison
-
-    content = run_comparison(
+    content = run.run_comparison(
         args.out,
         cases=args.cases,
         epochs=args.epochs,

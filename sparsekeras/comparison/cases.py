@@ -7,8 +7,9 @@ Ng's notes (λ = 3e-3, β = 3):
 
 - (a) `plain`: sigmoid hidden layer, sigmoid output.
 - (b) `weight_decay`: (a) with `WeightDecay(3e-3)` on both kernels.
-- (c) `kl_sparse`: (b) with `KLSparsityRegularizer(rho=0.05, beta=3)` on the
-  hidden activations: Ng's sparse autoencoder.
+- (c) `kl_sparse`: (b) with `KLSparsityRegularizer(rho=0.1, beta=3)` on the
+  hidden activations: Ng's sparse autoencoder, with the target sparsity of
+  the UFLDL MNIST exercise (0.1, where the layer's default is 0.05).
 - (d) `neural_sparse_coding`: a `NeuralSparseCoding` dictionary with the
   same top-k decoder size `k` as (e), learned by the neural update rule
   alone. It differs from the others by design: nothing is trained by
@@ -29,7 +30,7 @@ from sparsekeras.regularizers import KLSparsityRegularizer, WeightDecay
 
 INPUT_DIM = 784
 WEIGHT_DECAY = 3e-3
-RHO = 0.05
+RHO = 0.1
 BETA = 3.0
 K_START = 100
 NSC_LEARNING_RATE = 0.1

@@ -5,7 +5,8 @@ measurements, with the numbers that decide it:
 
 1. (a) and (b) learn filters not specific to digits, (c), (d) and (e)
    stroke-like ones: every filter smoothness of (c), (d), (e) is above every
-   one of (a), (b) (`sparsekeras.metrics.filter_smoothness`: near 0 for
+   one of (a), (b) (`sparsekeras.metrics.filter_smoothness` of the filters
+   of live units, those active on at least one test image: near 0 for
    noise, near 1 for strokes).
 2. (d) reconstructs worst: its test MSE is the highest.
 3. (e) converges fastest: its convergence epoch (the first within 5% of the
@@ -227,7 +228,9 @@ def _markdown(content):
     lines.append("| --- " * (len(_COLUMNS) + 1) + "|")
     for r in results:
         cells = [fmt.format(r[key]) for key, _, fmt in _COLUMNS]
-        lines.append(f"| ({r['letter']}) {r['title']} | " + " | ".join(cells))
+        lines.append(
+            f"| ({r['letter']}) {r['title']} | " + " | ".join(cells) + " |"
+        )
     lines += [
         "",
         "Active units: |code| above 0.5 for the sigmoid cases (a)-(c), "
@@ -235,7 +238,9 @@ def _markdown(content):
         "Linear probe: softmax classifier trained on the frozen codes of "
         "the training images. Pixel reader: softmax classifier trained on "
         "the original training pixels, scoring the test reconstructions. "
-        "Sharpness ratio: mean squared image gradient of the "
+        "Filter smoothness: mean correlation of neighbouring pixels in the "
+        "filters of live units (near 0 for noise, near 1 for smooth "
+        "strokes). Sharpness ratio: mean squared image gradient of the "
         "reconstructions over that of the originals (1 is as sharp).",
         "",
         "## Does this run reproduce the original observations?",

@@ -19,6 +19,10 @@ from sparsekeras.comparison.cases import CASES, build_case
 from sparsekeras.datasets import load_mnist
 from sparsekeras.datasets.mnist import ENVIRONMENT_VARIABLE
 
+EPOCHS = 15
+BATCH_SIZE = 128
+UNITS = 1000
+K = 25
 FILTERS_SHOWN = 100
 IMAGES_SHOWN = 10
 
@@ -27,10 +31,10 @@ def run_comparison(
     out_dir,
     *,
     cases=CASES,
-    epochs=10,
-    batch_size=256,
-    units=1000,
-    k=25,
+    epochs=EPOCHS,
+    batch_size=BATCH_SIZE,
+    units=UNITS,
+    k=K,
     seed=0,
     data="embedded",
     max_steps=None,
@@ -175,6 +179,7 @@ def _train_and_measure(
     train_codes = np.asarray(case.encode(x_train))
     filters = np.asarray(case.filters())
     active = metrics.active_units(test_codes, case.active_threshold)
+    live = np.any(np.abs(test_codes) > case.active_threshold, axis=0)
 
     _draw(case, filters, x_test, reconstructions, costs, out_dir)
     return {
@@ -197,7 +202,11 @@ def _train_and_measure(
             seed=seed,
         ),
         "reader_accuracy": reader.accuracy(reconstructions, y_test),
-        "filter_smoothness": metrics.filter_smoothness(filters),
+        # Dead units keep their random initial filters, which would make
+        # the smoothness of a case measure its dead fraction a second time.
+        "filter_smoothness": metrics.filter_smoothness(
+            filters[:, live] if np.any(live) else filters
+        ),
         "sharpness_ratio": metrics.sharpness(reconstructions)
         / max(metrics.sharpness(x_test), 1e-12),
         "convergence_epoch": metrics.convergence_epoch(costs),
