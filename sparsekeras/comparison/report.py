@@ -17,9 +17,12 @@ measurements, with the numbers that decide it:
    at least 90% of the accuracy it has on the originals.
 """
 
+import inspect
 import json
 import math
 import os
+
+from sparsekeras.comparison import cases
 
 REPRODUCED = "reproduced"
 NOT_REPRODUCED = "not reproduced"
@@ -223,6 +226,9 @@ def _markdown(content):
         "| --- | --- |",
     ]
     lines += [f"| {k} | {v} |" for k, v in settings.items()]
+    # The cases module's docstring says how each case is built and where it
+    # must differ from the others: one text for the code and the report.
+    lines += ["", "## The cases", "", inspect.getdoc(cases).split("\n", 2)[2]]
     lines += ["", "## Measurements", ""]
     lines.append("| case | " + " | ".join(c[1] for c in _COLUMNS) + " |")
     lines.append("| --- " * (len(_COLUMNS) + 1) + "|")
