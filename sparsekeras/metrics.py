@@ -8,6 +8,8 @@ codes and weights, as plain numpy so they can be checked by hand.
 import keras
 import numpy as np
 
+PROBE_BATCH_SIZE = 256
+
 
 def active_units(codes, threshold=0.0):
     """Counts the active units of each code.
@@ -202,7 +204,11 @@ class LinearProbe:
             metrics=["accuracy"],
         )
         self.model.fit(
-            codes / self.scale, labels, epochs=epochs, batch_size=256, verbose=0
+            codes / self.scale,
+            labels,
+            epochs=epochs,
+            batch_size=PROBE_BATCH_SIZE,
+            verbose=0,
         )
 
     def accuracy(self, codes, labels):

@@ -23,6 +23,7 @@ EPOCHS = 15
 BATCH_SIZE = 128
 UNITS = 1000
 K = 25
+PROBE_STEPS = 720
 FILTERS_SHOWN = 100
 IMAGES_SHOWN = 10
 
@@ -38,7 +39,7 @@ def run_comparison(
     seed=0,
     data="embedded",
     max_steps=None,
-    probe_epochs=20,
+    probe_epochs=None,
     verbose=1,
 ):
     """Trains, measures and reports the chosen cases.
@@ -55,7 +56,9 @@ def run_comparison(
             (the file named by `SPARSEKERAS_MNIST`, else Keras's MNIST; an
             error if neither can be read), or a path to an `.npz`.
         max_steps: if set, at most this many steps per epoch (smoke runs).
-        probe_epochs: training epochs of the linear probe.
+        probe_epochs: training epochs of the linear probes; by default as
+            many as make about `PROBE_STEPS` steps, so the
+            probes cost the same on the sample and on full MNIST.
         verbose: 1 shows Keras progress bars and one line per case; 0 is
             silent.
 
@@ -65,6 +68,9 @@ def run_comparison(
     os.makedirs(out_dir, exist_ok=True)
     (x_train, y_train), (x_test, y_test), source = _load(data)
     steps_per_epoch = -(-len(x_train) // batch_size)
+    if probe_epochs is None:
+        batches = -(-len(x_train) // metrics.PROBE_BATCH_SIZE)
+        probe_epochs = max(1, round(PROBE_STEPS / batches))
     if max_steps is not None:
         steps_per_epoch = min(steps_per_epoch, max_steps)
     # A linear classifier of raw pixels, to ask whether a case's
