@@ -95,3 +95,9 @@ def test_full_data_without_mnist_is_an_error_not_the_sample(
     monkeypatch.setenv("SPARSEKERAS_MNIST", str(tmp_path / "missing.npz"))
     with pytest.raises(FileNotFoundError, match="missing.npz"):
         run_comparison(tmp_path, data="full", verbose=0, **TINY)
+
+
+def test_command_line_rejects_a_non_integer_epoch_count(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["compare", "--epochs", "abc"])
+    assert "expected a positive integer, got 'abc'" in capsys.readouterr().err
