@@ -38,9 +38,14 @@ class KSparse(keras.layers.Layer):
     integer (int64 on TensorFlow, int32 on JAX and PyTorch: Keras's `"int"`,
     as for an optimizer's `iterations`).
 
-    Integer inputs are cast to the layer's compute dtype; floating inputs
-    are used in their own (autocast) dtype. Rows containing NaN have no
-    well-defined largest entries.
+    Integer and bool inputs are cast to the layer's compute dtype, as Keras
+    autocasts floating ones. `±inf` are ordinary values, kept when among
+    the largest and zeroed otherwise. NaN ranks above every number (tied
+    with `+inf`, lower indices first), so a row holding NaN keeps its NaN
+    entries, which stay NaN, and fills the rest of its `k` with its largest
+    numbers: NaN in, NaN out, still exactly `k` entries per row, the same
+    ones on every backend. An empty batch (or any other axis but the last
+    of size 0) gives an empty output.
 
     Args:
         k: positive integer, the number of entries kept per row in training
@@ -58,7 +63,8 @@ class KSparse(keras.layers.Layer):
     Input shape:
         Tensor of any rank >= 2, e.g. `(batch_size, units)` or
         `(batch_size, height, width, channels)`, whose last axis is known.
-        The top k are taken along the last axis.
+        The top k are taken along the last axis. A scalar or a rank-1
+        input raises a `ValueError` when the layer is built.
 
     Output shape:
         Same shape as the input.

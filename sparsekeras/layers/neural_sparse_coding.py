@@ -9,7 +9,23 @@ from sparsekeras._validation import (
     check_float,
     check_int,
 )
-from sparsekeras.layers._selection import keep_top_k
+from sparsekeras.layers._selection import top_k_mask
+
+
+def _rows_per_replica(rows):
+    """The number of `rows`, averaged over `tf.distribute` replicas.
+
+    On TensorFlow the count is all-reduced across replicas
+    (`ops.moments(synchronized=True)`, a no-op with no strategy). Under
+    JAX's `DataParallel` the step is traced on the global batch, so the
+    count of `rows` is already the global batch size.
+    """
+    count = ops.cast(ops.shape(rows)[0], "float32")
+    if keras.backend.backend() == "tensorflow":
+        count, _ = ops.moments(
+            ops.reshape(count, (1,)), (0,), synchronized=True
+        )
+    return count
 
 
 @keras.saving.register_keras_serializable(package="sparsekeras")
@@ -44,6 +60,13 @@ class NeuralSparseCoding(keras.layers.Layer):
     it is. Gradients do flow from the codes to the inputs (through the kept
     entries of `Y A`), so the layer may follow trainable layers.
 
+    Under data parallelism the dictionary takes the step of the global
+    batch, once per training step: with `tf.distribute` each replica steps
+    by its rows and the dictionary (a `"mean"`-aggregated variable) adds
+    the replicas' mean step, then renormalises; JAX's
+    `keras.distribution.DataParallel` computes the step on the global batch.
+    Either way it matches one device on the same global batches.
+
     On choosing `learning_rate`: an atom is active in about `k / m` of the
     rows (`k` active atoms per row, `m = units`), so one batch moves it by
     a fraction `c = learning_rate * (k / m) * E|x_i|` of its distance to
@@ -68,6 +91,13 @@ class NeuralSparseCoding(keras.layers.Layer):
     "The model does not have any trainable weights." each `fit`; the
     warning is harmless here.
 
+    Integer and bool inputs are cast to float32, as floating ones are. An
+    empty batch gives empty codes and steps the dictionary by zero. NaN in,
+    NaN out: a NaN in a row makes every entry of its `A^T y` NaN, which is
+    kept (the first `k` entries with `k`, all with `threshold`), so its
+    codes show the NaN; in training the step then turns the dictionary NaN,
+    as a NaN batch does to BatchNormalization's moving statistics.
+
     Args:
         units: positive integer, the number of atoms `m`.
         threshold: number > 0, or `None`. Entries of `A^T y` smaller than
@@ -89,7 +119,9 @@ class NeuralSparseCoding(keras.layers.Layer):
         **kwargs: base layer keyword arguments, such as `name` and `dtype`.
 
     Input shape:
-        2D tensor `(batch_size, input_dim)`, `input_dim` known.
+        2D tensor `(batch_size, input_dim)`, `input_dim` known and
+        positive; any other shape raises a `ValueError` when the layer is
+        built.
 
     Output shape:
         `(batch_size, units)` for `output_mode="codes"`,
@@ -135,6 +167,10 @@ class NeuralSparseCoding(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
+        # The layer casts its inputs to float32 itself; Keras's autocast
+        # would first round them to a mixed policy's compute dtype, and
+        # `call` would see other signals than `encode`.
+        self.autocast = False
         self.units = check_int("units", units, minimum=1)
         self.threshold = check_float(
             "threshold", threshold, minimum=0.0, exclusive=True, allow_none=True
@@ -172,10 +208,10 @@ class NeuralSparseCoding(keras.layers.Layer):
                 f"Received: input_shape={tuple(input_shape)}"
             )
         input_dim = input_shape[-1]
-        if input_dim is None:
+        if input_dim is None or input_dim < 1:
             raise ValueError(
                 "Invalid input shape for `NeuralSparseCoding`, expected the "
-                "last axis (input_dim) to be defined. "
+                "last axis (input_dim) to be defined and positive. "
                 f"Received: input_shape={tuple(input_shape)}"
             )
         self.dictionary = self.add_weight(
@@ -185,6 +221,7 @@ class NeuralSparseCoding(keras.layers.Layer):
             dtype="float32",
             trainable=False,
             autocast=False,
+            aggregation="mean",
         )
 
     def _unit_norm_atoms(self, shape, dtype=None):
@@ -199,9 +236,7 @@ class NeuralSparseCoding(keras.layers.Layer):
         codes = self._encode(signals, dictionary)
         reconstruction = ops.matmul(codes, ops.transpose(dictionary))
         if training and self.trainable:
-            self.dictionary.assign(
-                self._learning_step(dictionary, signals - reconstruction, codes)
-            )
+            self._learn(signals - reconstruction, codes)
         if self.output_mode == "codes":
             return ops.cast(codes, self.compute_dtype)
         return ops.cast(reconstruction, self.compute_dtype)
@@ -229,21 +264,39 @@ class NeuralSparseCoding(keras.layers.Layer):
 
     def _hard_threshold(self, correlations):
         if self.k is None:
-            keep = ops.abs(correlations) >= self.threshold
-            return ops.where(keep, correlations, ops.zeros_like(correlations))
-        kept = keep_top_k(ops.abs(correlations), self.k, self.k)
-        return ops.sign(correlations) * kept
+            # NaN fails every comparison; keeping it shows it in the codes
+            # instead of hiding it behind a zero.
+            keep = (ops.abs(correlations) >= self.threshold) | ops.isnan(
+                correlations
+            )
+        else:
+            keep = top_k_mask(ops.abs(correlations), self.k, self.k)
+        return ops.where(keep, correlations, ops.zeros_like(correlations))
 
-    def _learning_step(self, dictionary, residuals, codes):
-        """`A + eta * R^T sign(X) / batch` (or `R^T X`), renormalised."""
+    def _learn(self, residuals, codes):
+        """`A <- A + eta * R^T sign(X) / batch` (or `R^T X`), renormalised.
+
+        Under a `tf.distribute` strategy each replica computes the step of
+        its own rows, and the dictionary's `"mean"` aggregation makes
+        `assign_add` add the mean of the replicas' steps, once. Dividing
+        each replica's sum by the replicas' mean batch size (not its own)
+        makes that mean the step of the global batch, even when the last
+        batch of an epoch splits unevenly. Renormalising comes second, once
+        every replica holds the same dictionary: one `assign` of each
+        replica's renormalised dictionary would average normalised
+        dictionaries, which is not the normalised mean.
+        """
         hebbian = ops.sign(codes) if self.update == "neural" else codes
-        # At least 1, so that an empty batch steps by zero rather than NaN.
-        batch = ops.maximum(ops.cast(ops.shape(residuals)[0], "float32"), 1.0)
-        step = ops.matmul(ops.transpose(residuals), hebbian) / batch
-        stepped = dictionary + ops.cast(self.learning_rate, "float32") * step
+        # divide_no_nan: an empty batch steps by zero rather than NaN.
+        step = ops.divide_no_nan(
+            ops.matmul(ops.transpose(residuals), hebbian),
+            _rows_per_replica(residuals),
+        )
+        self.dictionary.assign_add(
+            ops.cast(self.learning_rate, "float32") * step
+        )
         if self.normalize:
-            return ops.normalize(stepped, axis=0)
-        return stepped
+            self.dictionary.assign(ops.normalize(self.dictionary, axis=0))
 
     def decode(self, codes):
         """Returns the reconstruction `A x` of `codes`, i.e. `codes @ A^T`.

@@ -15,6 +15,14 @@ away from 1 (`1 - 1e-7` rounds to `1 - 2**-23` in float32), so `1 - rho_hat`
 never reaches 0.
 """
 
+BOUND = 2.0**100
+"""Activations are clipped into `[-BOUND, BOUND]` before they are averaged.
+
+No realistic activation comes near it, yet a batch of fewer than `2**27`
+rows of such values sums without overflowing float32 (nor meets `+inf` and
+`-inf` in one unit), so even infinite activations give a finite penalty.
+"""
+
 
 def _keras_divides_activity_losses():
     """Whether this Keras divides activity regularizers by the batch size.
@@ -28,6 +36,29 @@ def _keras_divides_activity_losses():
 
 
 _KERAS_DIVIDES_ACTIVITY_LOSSES = _keras_divides_activity_losses()
+
+
+def _mean_over_rows(x):
+    """The mean of `x` over every axis but the last, and whether it has rows.
+
+    Both are taken over the global batch. On TensorFlow, under a
+    `tf.distribute` strategy, each replica sees only its share of the rows,
+    and the KL of a mean is not the mean of the replicas' KLs, so the sums
+    are all-reduced across replicas (`ops.moments(synchronized=True)`, as
+    `BatchNormalization(synchronized=True)` does; a no-op with no strategy).
+    The all-reduce's gradient sums the replicas' gradients, so with Keras
+    dividing each replica's share of `model.losses` by the number of
+    replicas, the gradient is that of the global penalty, even when the
+    replicas' batches differ in size. JAX's `DataParallel` traces the step
+    on the global batch, so there `x` already holds every row.
+    """
+    axes = tuple(range(len(x.shape) - 1))
+    if keras.backend.backend() == "tensorflow":
+        mean, _ = ops.moments(x, axes, synchronized=True)
+        rows, _ = ops.moments(ops.ones_like(x), axes, synchronized=True)
+        return mean, rows > 0
+    count = ops.sum(ops.ones_like(x), axis=axes)
+    return ops.divide_no_nan(ops.sum(x, axis=axes), count), count > 0
 
 
 @keras.saving.register_keras_serializable(package="sparsekeras")
@@ -55,6 +86,14 @@ class KLSparsityRegularizer(keras.regularizers.Regularizer):
     steps of `rho`; it is clamped at 0 so the penalty is never negative. An
     empty batch has no mean activation and contributes 0.
 
+    Integer and bool activations are cast to float32. Every axis but the
+    last is averaged over, so a rank-1 input is a single row of units and a
+    scalar a single unit. Activations that are not probabilities are
+    allowed: their means are clipped like any other, and infinite ones
+    count as `±BOUND` (`2**100`), so the penalty stays finite. NaN in, NaN
+    out: a NaN activation makes the penalty NaN, so a diverged layer shows
+    in the loss instead of hiding behind a finite penalty.
+
     Pitfall: use it as an `activity_regularizer`. Keras 3.14 and later
     divide whatever an activity regularizer returns by the batch size before
     adding it to the loss (`Layer.__call__`, keras PR 22021); 3.13 and
@@ -67,6 +106,13 @@ class KLSparsityRegularizer(keras.regularizers.Regularizer):
     supports. Call `penalty(x)` yourself for the formula's value; as a
     `kernel_regularizer`, whose value Keras never divides, it would be
     scaled by the kernel's first dimension.
+
+    Under data parallelism the penalty is that of the global batch, not an
+    average of the replicas' penalties (which would differ, the KL being
+    nonlinear in `rho_hat`): with `tf.distribute`, `rho_hat` is all-reduced
+    across replicas, so training matches one device on the same global
+    batches as long as every replica gets at least one row; JAX's
+    `keras.distribution.DataParallel` computes it on the global batch.
 
     Args:
         rho: float in `(0, 1)`, the target mean activation of every unit.
@@ -89,7 +135,7 @@ class KLSparsityRegularizer(keras.regularizers.Regularizer):
     ...     activity_regularizer=regularizer,
     ... )
     >>> outputs = layer(np.ones((5, 3), dtype="float32"))
-    >>> round(float(layer.losses[0]), 4)
+    >>> round(float(keras.ops.convert_to_numpy(layer.losses[0])), 4)
     2.2084
 
     Every unit of that layer outputs 0.5, so each adds `3 * KL(0.1 || 0.5)`,
@@ -116,18 +162,16 @@ class KLSparsityRegularizer(keras.regularizers.Regularizer):
                 axis but the last is averaged over.
 
         Returns:
-            A float32 scalar tensor, finite and `>= 0`.
+            A float32 scalar tensor, `>= 0`; finite unless `x` holds NaN.
         """
-        x = ops.cast(x, "float32")
-        averaged_axes = tuple(range(len(x.shape) - 1))
-        count = ops.sum(ops.ones_like(x), axis=averaged_axes)
-        rho_hat = ops.divide_no_nan(ops.sum(x, axis=averaged_axes), count)
+        x = ops.clip(ops.cast(x, "float32"), -BOUND, BOUND)
+        rho_hat, has_rows = _mean_over_rows(x)
         rho_hat = ops.clip(rho_hat, EPSILON, 1.0 - EPSILON)
         rho = ops.convert_to_tensor(self.rho, dtype="float32")
         kl = rho * ops.log(rho / rho_hat) + (1.0 - rho) * ops.log(
             (1.0 - rho) / (1.0 - rho_hat)
         )
-        kl = ops.where(count > 0, ops.maximum(kl, 0.0), 0.0)
+        kl = ops.where(has_rows, ops.maximum(kl, 0.0), 0.0)
         return self.beta * ops.sum(kl)
 
     def __call__(self, x):

@@ -18,8 +18,12 @@ class WeightDecay(keras.regularizers.Regularizer):
 
     Like `L2`, it is computed in the dtype of the weights it is given: under
     a mixed precision policy Keras keeps variables, and so this penalty, in
-    float32. Keras never divides a weight regularizer by the batch size, so
-    it reaches the loss unchanged on every Keras version.
+    float32. Integer and bool tensors are cast to float32 first, so that
+    `strength / 2` is not truncated and the squares do not overflow. Any
+    shape will do, an empty tensor giving 0. A NaN weight gives a NaN
+    penalty, and an infinite one an infinite penalty (NaN if `strength` is
+    0). Keras never divides a weight regularizer by the batch size, so it
+    reaches the loss unchanged on every Keras version.
 
     Args:
         strength: float `>= 0`, Ng's weight decay parameter `lambda`.
@@ -53,8 +57,12 @@ class WeightDecay(keras.regularizers.Regularizer):
             x: a weight tensor.
 
         Returns:
-            A scalar tensor of `x`'s dtype.
+            A scalar tensor of `x`'s dtype, float32 if `x` is an integer or
+            bool tensor.
         """
+        x = ops.convert_to_tensor(x)
+        if not keras.backend.is_float_dtype(x.dtype):
+            x = ops.cast(x, "float32")
         return ops.cast(self.strength / 2, dtype=x.dtype) * ops.sum(
             ops.square(x)
         )
