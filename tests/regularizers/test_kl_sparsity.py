@@ -10,7 +10,7 @@ from keras import ops
 
 from sparsekeras.regularizers import KLSparsityRegularizer, kl_sparsity
 
-from helpers import check_keras_round_trip
+from helpers import call_loaded, check_keras_round_trip
 
 
 def numpy_penalty(activations, rho, beta):
@@ -350,7 +350,7 @@ def test_model_survives_keras_file_round_trip(tmp_path):
     assert type(regularizer) is KLSparsityRegularizer
     assert regularizer.get_config() == {"rho": 0.2, "beta": 1.5}
     model(x)
-    loaded(x)
+    call_loaded(loaded, x)
     np.testing.assert_allclose(
         ops.convert_to_numpy(ops.sum(loaded.losses)),
         ops.convert_to_numpy(ops.sum(model.losses)),
