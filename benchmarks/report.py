@@ -13,8 +13,12 @@ FINAL_ERROR_GOAL = 1.5
 CONTENDER_TITLES = {
     "nsc_threshold": "NeuralSparseCoding, threshold, constant rate",
     "nsc_threshold_decay": "NeuralSparseCoding, threshold, rate decay",
+    "nsc_threshold_refined": (
+        "NeuralSparseCoding, threshold, rate decay, refined codes"
+    ),
     "nsc_top_k": "NeuralSparseCoding, top-k, constant rate",
     "nsc_top_k_decay": "NeuralSparseCoding, top-k, rate decay",
+    "nsc_top_k_refined": "NeuralSparseCoding, top-k, rate decay, refined codes",
     "sklearn": "scikit-learn MiniBatchDictionaryLearning",
 }
 
@@ -37,7 +41,7 @@ def goals(results):
     recovery = results.get("recovery", {"runs": {}})
     for name, run in recovery["runs"].items():
         contenders = run["contenders"]
-        if "nsc_threshold_decay" not in contenders:
+        if "nsc_threshold_refined" not in contenders:
             continue
         sklearn = contenders["sklearn"]
         neural = contenders["nsc_threshold"]
@@ -54,20 +58,20 @@ def goals(results):
                 RECOVERY_SPEEDUP_GOAL,
             )
         )
-        decay = contenders["nsc_threshold_decay"]
+        refined = contenders["nsc_threshold_refined"]
         for view, point in (
-            ("same samples", decay["final"]),
+            ("same samples", refined["final"]),
             (
                 "extra batches within scikit-learn's time",
-                decay.get("same_time"),
+                refined.get("same_time"),
             ),
         ):
             for error in ("max_error", "mean_error"):
                 ratio = point and point[error] / sklearn["final"][error]
                 rows.append(
                     _goal(
-                        f"{name}: final {error.replace('_', ' ')}, decay / "
-                        f"scikit-learn ({view})",
+                        f"{name}: final {error.replace('_', ' ')}, decay "
+                        f"with refined codes / scikit-learn ({view})",
                         ratio,
                         "<=",
                         FINAL_ERROR_GOAL,
@@ -221,11 +225,15 @@ def _recovery_section(section, settings):
             f"{', '.join(setting['decoders'])} (threshold "
             f"{setting['threshold']}), constant rate "
             f"{setting['learning_rate']}"
-            + (
-                f", decay `{setting['decay'][0]} / (1 + step / "
-                f"{setting['decay'][1]})`"
-                if setting["decay"]
-                else ""
+            + "".join(
+                f", decay `{decay['initial_rate']} / (1 + step / "
+                f"{decay['decay_steps']})`"
+                + (
+                    f" with refine_steps={decay['refine_steps']}"
+                    if decay["refine_steps"]
+                    else ""
+                )
+                for decay in setting["decays"]
             )
             + f"; scikit-learn alpha {setting['sklearn_alpha']}, LARS. "
             + _load(run),

@@ -28,15 +28,20 @@ def _numpy(tensor):
     return keras.ops.convert_to_numpy(tensor)
 
 
-def _reference_codes(signals, dictionary, threshold=None, k=None):
+def _reference_codes(
+    signals, dictionary, threshold=None, k=None, refine_steps=0
+):
     correlations = signals @ dictionary
     if k is None:
-        return np.where(np.abs(correlations) >= threshold, correlations, 0.0)
-    order = np.argsort(-np.abs(correlations), axis=1, kind="stable")[:, :k]
-    codes = np.zeros_like(correlations)
-    np.put_along_axis(
-        codes, order, np.take_along_axis(correlations, order, axis=1), axis=1
-    )
+        kept = np.abs(correlations) >= threshold
+    else:
+        order = np.argsort(-np.abs(correlations), axis=1, kind="stable")
+        kept = np.zeros(correlations.shape, bool)
+        np.put_along_axis(kept, order[:, :k], True, axis=1)
+    codes = np.where(kept, correlations, 0.0)
+    for _ in range(refine_steps):
+        residuals = signals - codes @ dictionary.T
+        codes = np.where(kept, codes + residuals @ dictionary, 0.0)
     return codes
 
 
@@ -372,6 +377,23 @@ def test_survives_keras_round_trip_after_training(tmp_path):
             ValueError,
             "learning_rate",
         ),
+        (
+            {"units": 4, "k": 2, "learning_rate": "fast"},
+            TypeError,
+            "learning_rate",
+        ),
+        (
+            {"units": 4, "k": 2, "learning_rate": float("nan")},
+            ValueError,
+            "learning_rate",
+        ),
+        ({"units": 4, "k": 2, "refine_steps": -1}, ValueError, "refine_steps"),
+        ({"units": 4, "k": 2, "refine_steps": 1.0}, TypeError, "refine_steps"),
+        (
+            {"units": 4, "k": 2, "refine_steps": True},
+            TypeError,
+            "refine_steps",
+        ),
         ({"units": 4, "k": 2, "normalize": 1}, TypeError, "normalize"),
         ({"units": 4, "k": 2, "update": "hebb"}, ValueError, "update"),
         (
@@ -393,6 +415,251 @@ def test_invalid_argument_raises_naming_it(kwargs, error, name):
 def test_build_rejects_unusable_input_shapes(input_shape, message):
     with pytest.raises(ValueError, match=message):
         NeuralSparseCoding(4, k=1).build(input_shape)
+
+
+def _three_rates():
+    """Rates 2, 0.5 and 0.1 at steps 0, 1 and 2 (then 0.1 on)."""
+    return keras.optimizers.schedules.PiecewiseConstantDecay(
+        boundaries=[0, 1], values=[2.0, 0.5, 0.1]
+    )
+
+
+def _scheduled_steps(dictionary, batches, k):
+    expected = dictionary
+    for batch, eta in zip(batches, (2.0, 0.5, 0.1), strict=False):
+        codes = _reference_codes(batch, expected, k=k)
+        expected = _reference_step(batch, expected, codes, eta, "neural", True)
+    return expected
+
+
+def test_schedule_sets_the_rate_of_each_training_step():
+    rng = np.random.default_rng(13)
+    dictionary = _unit_columns(rng.standard_normal((6, 10))).astype("float32")
+    batches = [rng.standard_normal((5, 6)).astype("float32") for _ in range(3)]
+    layer = _layer_with(dictionary, k=3, learning_rate=_three_rates())
+
+    for batch in batches:
+        layer(batch, training=True)
+
+    np.testing.assert_allclose(
+        _numpy(layer.dictionary),
+        _scheduled_steps(dictionary, batches, k=3),
+        rtol=1e-4,
+        atol=1e-5,
+    )
+    assert int(_numpy(layer.step)) == 3
+
+
+@NO_TRAINABLE_WEIGHTS
+def test_schedule_moves_on_inside_a_compiled_fit():
+    rng = np.random.default_rng(14)
+    dictionary = _unit_columns(rng.standard_normal((6, 10))).astype("float32")
+    signals = rng.standard_normal((12, 6)).astype("float32")
+    layer = _layer_with(dictionary, k=3, learning_rate=_three_rates())
+    inputs = keras.Input((6,))
+    model = keras.Model(inputs, layer(inputs))
+    model.compile(loss="mse")
+    targets = np.zeros((12, 10), "float32")
+
+    model.fit(signals, targets, batch_size=4, shuffle=False, verbose=0)
+
+    np.testing.assert_allclose(
+        _numpy(layer.dictionary),
+        _scheduled_steps(dictionary, np.split(signals, 3), k=3),
+        rtol=1e-4,
+        atol=1e-5,
+    )
+    assert int(_numpy(layer.step)) == 3
+
+
+def test_inference_and_frozen_calls_leave_the_step_alone():
+    signals = np.random.default_rng(15).standard_normal((5, 4))
+    layer = NeuralSparseCoding(8, k=2, learning_rate=_three_rates())
+    layer(signals.astype("float32"))
+    layer.trainable = False
+    layer(signals.astype("float32"), training=True)
+
+    assert int(_numpy(layer.step)) == 0
+
+
+def test_only_a_scheduled_layer_has_a_step():
+    constant = NeuralSparseCoding(8, k=2, learning_rate=0.5)
+    scheduled = NeuralSparseCoding(8, k=2, learning_rate=_three_rates())
+    constant.build((None, 4))
+    scheduled.build((None, 4))
+
+    assert not hasattr(constant, "step")
+    assert [w.name for w in scheduled.non_trainable_weights] == [
+        "dictionary",
+        "step",
+    ]
+
+
+def test_scheduled_layer_passes_run_layer_test(tmp_path):
+    schedule = keras.optimizers.schedules.InverseTimeDecay(
+        4.0, decay_steps=2, decay_rate=1.0
+    )
+    input_data = np.random.default_rng(16).standard_normal((5, 6))
+    run_layer_test(
+        NeuralSparseCoding,
+        {
+            "units": 12,
+            "k": 3,
+            "learning_rate": keras.optimizers.schedules.serialize(schedule),
+            "refine_steps": 2,
+        },
+        input_data.astype("float32"),
+        expected_output_shape=(5, 12),
+        expected_num_trainable_weights=0,
+        expected_num_non_trainable_weights=2,
+        tmp_path=tmp_path,
+    )
+
+
+@NO_TRAINABLE_WEIGHTS
+def test_schedule_and_step_survive_keras_round_trip(tmp_path):
+    signals = np.random.default_rng(17).standard_normal((32, 6))
+    signals = signals.astype("float32")
+    schedule = keras.optimizers.schedules.InverseTimeDecay(
+        4.0, decay_steps=2, decay_rate=1.0
+    )
+    inputs = keras.Input((6,))
+    layer = NeuralSparseCoding(
+        10, threshold=0.3, learning_rate=schedule, output_mode="reconstruction"
+    )
+    model = keras.Model(inputs, layer(inputs))
+    model.compile(loss="mse")
+    model.fit(signals, signals, batch_size=8, verbose=0)
+
+    loaded = check_keras_round_trip(
+        model, signals, str(tmp_path / "scheduled.keras")
+    )
+
+    revived = loaded.layers[-1]
+    assert isinstance(
+        revived.learning_rate, keras.optimizers.schedules.InverseTimeDecay
+    )
+    assert revived.learning_rate.get_config() == schedule.get_config()
+    assert int(_numpy(revived.step)) == 4
+
+
+@NO_TRAINABLE_WEIGHTS
+def test_resumed_training_continues_the_schedule(tmp_path):
+    rng = np.random.default_rng(18)
+    dictionary = _unit_columns(rng.standard_normal((6, 10))).astype("float32")
+    signals = rng.standard_normal((12, 6)).astype("float32")
+    layer = _layer_with(dictionary, k=3, learning_rate=_three_rates())
+    inputs = keras.Input((6,))
+    model = keras.Model(inputs, layer(inputs))
+    model.compile(loss="mse")
+    targets = np.zeros((12, 10), "float32")
+    model.fit(signals[:8], targets[:8], batch_size=4, shuffle=False, verbose=0)
+    model.save(tmp_path / "halfway.keras")
+
+    resumed = keras.saving.load_model(tmp_path / "halfway.keras")
+    resumed.fit(signals[8:], targets[8:], batch_size=4, verbose=0)
+
+    revived = resumed.layers[-1]
+    assert int(_numpy(revived.step)) == 3
+    np.testing.assert_allclose(
+        _numpy(revived.dictionary),
+        _scheduled_steps(dictionary, np.split(signals, 3), k=3),
+        rtol=1e-4,
+        atol=1e-5,
+    )
+
+
+@pytest.mark.parametrize(
+    "decoder", [{"k": 3}, {"threshold": 0.4}], ids=["top_k", "threshold"]
+)
+@pytest.mark.parametrize("refine_steps", [1, 3])
+def test_refined_codes_and_step_match_numpy_reference(decoder, refine_steps):
+    rng = np.random.default_rng(19)
+    dictionary = _unit_columns(rng.standard_normal((16, 12))).astype("float32")
+    signals = rng.standard_normal((7, 16)).astype("float32")
+    layer = _layer_with(
+        dictionary, learning_rate=0.8, refine_steps=refine_steps, **decoder
+    )
+
+    codes = _numpy(layer(signals, training=True))
+
+    expected = _reference_codes(
+        signals, dictionary, refine_steps=refine_steps, **decoder
+    )
+    np.testing.assert_allclose(codes, expected, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(
+        _numpy(layer.dictionary),
+        _reference_step(signals, dictionary, expected, 0.8, "neural", True),
+        rtol=1e-4,
+        atol=1e-5,
+    )
+    np.testing.assert_allclose(
+        _numpy(layer.encode(signals)),
+        _reference_codes(
+            signals,
+            _numpy(layer.dictionary),
+            refine_steps=refine_steps,
+            **decoder,
+        ),
+        rtol=1e-4,
+        atol=1e-5,
+    )
+
+
+def test_refinement_converges_to_least_squares_codes_on_the_support():
+    rng = np.random.default_rng(20)
+    dictionary = _unit_columns(rng.standard_normal((64, 32))).astype("float32")
+    support = [3, 17, 25]
+    signals = (dictionary[:, support] @ [1.5, -1.0, 2.0])[None].astype(
+        "float32"
+    )
+    one_step = _layer_with(dictionary, k=3)
+    refined = _layer_with(dictionary, k=3, refine_steps=30)
+
+    codes = _numpy(refined(signals))
+
+    assert np.flatnonzero(codes[0]).tolist() == support
+    np.testing.assert_allclose(codes[0, support], [1.5, -1.0, 2.0], atol=1e-4)
+    cross_talk = _numpy(one_step(signals))[0, support] - [1.5, -1.0, 2.0]
+    assert np.abs(cross_talk).max() > 0.05
+
+
+def test_refined_schedule_recovers_closer_than_a_constant_rate():
+    truth, start, signals = _synthetic_problem(
+        seed=2, input_dim=64, units=128, k=2
+    )
+    batches = [signals(256) for _ in range(20)]
+    constant = _layer_with(start, k=2, learning_rate=16.0)
+    scheduled = _layer_with(
+        start,
+        k=2,
+        learning_rate=keras.optimizers.schedules.InverseTimeDecay(
+            32.0, decay_steps=6, decay_rate=1.0
+        ),
+    )
+    refined = _layer_with(
+        start,
+        k=2,
+        learning_rate=keras.optimizers.schedules.InverseTimeDecay(
+            32.0, decay_steps=12, decay_rate=1.0
+        ),
+        refine_steps=2,
+    )
+
+    for batch in batches:
+        for layer in (constant, scheduled, refined):
+            layer(batch, training=True)
+
+    errors = {
+        name: _column_errors(layer.dictionary, truth).mean()
+        for name, layer in [
+            ("constant", constant),
+            ("scheduled", scheduled),
+            ("refined", refined),
+        ]
+    }
+    assert errors["scheduled"] < 0.85 * errors["constant"], errors
+    assert errors["refined"] < 0.5 * errors["scheduled"], errors
 
 
 def _synthetic_problem(seed, input_dim=512, units=1024, k=4, delta=0.3):
