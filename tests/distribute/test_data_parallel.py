@@ -18,7 +18,12 @@ import pytest
 pytestmark = pytest.mark.slow
 
 WORKER = pathlib.Path(__file__).with_name("train_on_two_devices.py")
-CASES = ("k_sparse", "kl_sparse", "neural_sparse_coding")
+CASES = (
+    "k_sparse",
+    "kl_sparse",
+    "neural_sparse_coding",
+    "neural_sparse_coding_scheduled",
+)
 UNEVEN_CASES = ("kl_sparse_uneven", "neural_sparse_coding_uneven")
 
 
@@ -102,6 +107,15 @@ def test_k_sparse_schedule_counts_global_steps(folder, request):
     # 32 rows in batches of 8, for 2 epochs: 8 steps, on either device count.
     assert int(one["02_step"]) == int(two["02_step"]) == 8
     assert int(two["05_iteration"]) == 8
+
+
+@pytest.mark.parametrize("folder", ["tensorflow_runs", "jax_runs"])
+def test_neural_sparse_coding_schedule_counts_global_steps(folder, request):
+    one, two = runs(
+        request.getfixturevalue(folder), "neural_sparse_coding_scheduled"
+    )
+    # 32 rows in batches of 8, for 2 epochs: 8 steps, on either device count.
+    assert int(one["01_step"]) == int(two["01_step"]) == 8
 
 
 @pytest.mark.parametrize("case", ["k_sparse", "neural_sparse_coding"])

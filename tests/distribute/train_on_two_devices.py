@@ -71,6 +71,19 @@ def neural_sparse_coding_autoencoder():
     return keras.Model(inputs, outputs)
 
 
+def scheduled_neural_sparse_coding_layer():
+    # The rate of step t is 0.5 / (1 + t / 4): a step counted per replica
+    # call would lower it twice as fast.
+    schedule = keras.optimizers.schedules.InverseTimeDecay(
+        0.5, decay_steps=4, decay_rate=1.0
+    )
+    inputs = keras.Input((INPUT_DIM,))
+    outputs = sk.layers.NeuralSparseCoding(
+        UNITS, k=2, learning_rate=schedule, refine_steps=2
+    )(inputs)
+    return keras.Model(inputs, outputs)
+
+
 def kl_sparse_layer():
     inputs = keras.Input((INPUT_DIM,))
     outputs = keras.layers.Dense(
@@ -101,6 +114,12 @@ CASES = {
         neural_sparse_coding_autoencoder,
         32,
         "inputs",
+        "mse",
+    ),
+    "neural_sparse_coding_scheduled": (
+        scheduled_neural_sparse_coding_layer,
+        32,
+        "zeros",
         "mse",
     ),
 }
