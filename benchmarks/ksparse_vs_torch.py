@@ -6,20 +6,34 @@ output for MNIST pixels, linear for the wide synthetic setting) with Adam
 `(1/2) |x - x_hat|^2`, averaged over the batch, on the same batch. The
 PyTorch model keeps the top k with `torch.topk` and `scatter`, the usual
 way. Keras runs on whatever backend `KERAS_BACKEND` names, as
-`KSparse(k)` and as case (e)'s annealed `KSparse(k, k_start=4k, ...)`;
-PyTorch runs eagerly and, optionally, under `torch.compile`. On a CPU,
-whatever runs on PyTorch is also timed with one intra-op thread. Every step
-ends by reading the loss as a Python float, which waits for the device.
+`KSparse(k)`, as case (e)'s annealed `KSparse(k, k_start=4k, ...)`, and
+with sparse decoding, `KSparse(k, return_indices=True)` feeding a
+`SparseDense` decoder that gathers the k rows it needs; PyTorch runs
+eagerly and, optionally, under `torch.compile`. On a CPU, whatever runs on
+PyTorch is also timed with one intra-op thread. Every step ends by reading
+the loss as a Python float, which waits for the device.
+
+On a GPU, each contender's peak device memory is measured in a process of
+its own, which builds only that contender and runs its warm-up steps: the
+allocators' peaks (JAX's `peak_bytes_in_use`,
+`torch.cuda.max_memory_allocated`) count everything a process allocated,
+and JAX's cannot be reset.
 
 `python -m benchmarks.ksparse_vs_torch --out FILE.json` runs it in a
 process of its own: `benchmarks.run` does so with `KERAS_BACKEND=torch`,
-as a process's Keras backend is fixed when Keras is imported.
+as a process's Keras backend is fixed when Keras is imported. `--shape`
+picks shapes by name, e.g. `--shape wide_768x8192_k32_b256` for the wide
+setting at a CPU's scale.
 """
 
 import argparse
 import dataclasses
 import json
 import os
+import pathlib
+import subprocess
+import sys
+import tempfile
 
 import keras
 import numpy as np
@@ -28,13 +42,14 @@ import torch
 from benchmarks import timing
 from sparsekeras.comparison.cases import squared_error_cost
 from sparsekeras.datasets import load_mnist
-from sparsekeras.layers import KSparse
+from sparsekeras.layers import KSparse, SparseDense
 
 BASELINE = "torch_eager"
 ONE_THREAD = "torch_eager_1_thread"
 # Case (e) anneals from k_start = 100 = 4 * 25 over its first 1,175 steps.
 ANNEAL_FACTOR = 4
 ANNEAL_STEPS = 1175
+ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,8 +77,14 @@ class Shape:
 MNIST = Shape("mnist_784x1000_k25_b256", 784, 1000, 25, 256, "mnist")
 WIDE = Shape("wide_768x24576_k32_b4096", 768, 24576, 32, 4096, "normal")
 """A sparse autoencoder of a language model's activations, as on a GPU."""
+CPU_WIDE = Shape("wide_768x8192_k32_b256", 768, 8192, 32, 256, "normal")
+"""The wide setting at a CPU's scale: a third of the units, batches of 256."""
 QUICK_MNIST = Shape("mnist_784x64_k8_b32_quick", 784, 64, 8, 32, "mnist")
 QUICK_WIDE = Shape("wide_96x512_k8_b64_quick", 96, 512, 8, 64, "normal")
+SHAPES = {
+    shape.name: shape
+    for shape in (MNIST, WIDE, CPU_WIDE, QUICK_MNIST, QUICK_WIDE)
+}
 
 
 def compare(shapes, *, repeats, calls, warmup, compile_torch):
@@ -71,21 +92,27 @@ def compare(shapes, *, repeats, calls, warmup, compile_torch):
 
     Returns:
         A dict from shape name to `{"shape": ..., "device": ...,
-        "summary": ...}`, the summary `timing.summarize`'s with ratios to
-        eager PyTorch; on a CPU, also `"summary_vs_one_thread"`, with
-        ratios to eager PyTorch on one thread (contenders that run on
-        PyTorch have a `_1_thread` twin there).
+        "summary": ..., "sparse_decoding_vs_dense": ...,
+        "peak_memory_bytes": ...}`: the summary `timing.summarize`'s with
+        ratios to eager PyTorch; the same for Keras's sparse decoding with
+        ratios to Keras's dense decoding (plain `KSparse`); each
+        contender's peak device memory, or None on a CPU. On a CPU, also
+        `"summary_vs_one_thread"`, with ratios to eager PyTorch on one
+        thread (contenders that run on PyTorch have a `_1_thread` twin
+        there).
     """
     device = "cuda" if torch.cuda.is_available() else "cpu"
+    dense, sparse = _keras_name(), _keras_name("_sparse_decoding")
     results = {}
     for shape in shapes:
-        batch = _batch(shape)
-        contenders = _keras_contenders(shape, batch)
-        contenders[BASELINE] = _torch_step(shape, batch, device, False)
-        if compile_torch:
-            contenders["torch_compile"] = _torch_step(
-                shape, batch, device, True
-            )
+        makers = _contender_makers(shape, device, compile_torch)
+        peaks = {
+            name: _peak_memory_in_own_process(shape, name, warmup)
+            if device == "cuda"
+            else None
+            for name in makers
+        }
+        contenders = {name: make() for name, make in makers.items()}
         if device == "cpu" and torch.get_num_threads() > 1:
             for name in [name for name in contenders if _on_torch(name)]:
                 contenders[f"{name}_1_thread"] = _one_thread(contenders[name])
@@ -96,6 +123,10 @@ def compare(shapes, *, repeats, calls, warmup, compile_torch):
             "shape": dataclasses.asdict(shape),
             "device": device,
             "summary": timing.summarize(seconds, BASELINE),
+            "sparse_decoding_vs_dense": timing.summarize(
+                {name: seconds[name] for name in (dense, sparse)}, dense
+            ),
+            "peak_memory_bytes": peaks,
         }
         if ONE_THREAD in seconds:
             results[shape.name]["summary_vs_one_thread"] = timing.summarize(
@@ -119,46 +150,64 @@ def _output_activation(shape):
     return "sigmoid" if shape.data == "mnist" else None
 
 
-def keras_model(shape, *, annealed):
-    """The Keras k-sparse autoencoder of `shape`, compiled."""
+def keras_model(shape, *, annealed=False, sparse_decoding=False):
+    """The Keras k-sparse autoencoder of `shape`, compiled.
+
+    With `sparse_decoding`, `KSparse` returns `(values, indices)` and a
+    `SparseDense` decoder gathers the rows of its kernel that they name.
+    """
     keras.utils.set_random_seed(0)
+    schedule = {}
     if annealed:
-        ksparse = KSparse(
-            shape.k,
-            k_start=min(ANNEAL_FACTOR * shape.k, shape.units),
-            anneal_steps=ANNEAL_STEPS,
+        schedule = {
+            "k_start": min(ANNEAL_FACTOR * shape.k, shape.units),
+            "anneal_steps": ANNEAL_STEPS,
+        }
+    activation = _output_activation(shape)
+    if sparse_decoding:
+        decoder = SparseDense(
+            shape.input_dim, input_dim=shape.units, activation=activation
         )
     else:
-        ksparse = KSparse(shape.k)
-    model = keras.Sequential(
-        [
-            keras.Input((shape.input_dim,)),
-            keras.layers.Dense(shape.units),
-            ksparse,
-            keras.layers.Dense(
-                shape.input_dim, activation=_output_activation(shape)
-            ),
-        ]
-    )
+        decoder = keras.layers.Dense(shape.input_dim, activation=activation)
+    inputs = keras.Input((shape.input_dim,))
+    codes = keras.layers.Dense(shape.units)(inputs)
+    sparse = KSparse(shape.k, **schedule, return_indices=sparse_decoding)
+    model = keras.Model(inputs, decoder(sparse(codes)))
     model.compile(
         optimizer=keras.optimizers.Adam(1e-3), loss=squared_error_cost
     )
     return model
 
 
-def _keras_contenders(shape, batch):
+def _keras_name(suffix=""):
+    return f"keras_{keras.backend.backend()}{suffix}"
+
+
+def _contender_makers(shape, device, compile_torch):
+    """Name to a function that builds the contender's step, in order."""
+    batch = _batch(shape)
+    makers = {
+        _keras_name(): lambda: _keras_step(shape, batch),
+        _keras_name("_annealed"): lambda: _keras_step(
+            shape, batch, annealed=True
+        ),
+        _keras_name("_sparse_decoding"): lambda: _keras_step(
+            shape, batch, sparse_decoding=True
+        ),
+        BASELINE: lambda: _torch_step(shape, batch, device, False),
+    }
+    if compile_torch:
+        makers["torch_compile"] = lambda: _torch_step(
+            shape, batch, device, True
+        )
+    return makers
+
+
+def _keras_step(shape, batch, **options):
+    model = keras_model(shape, **options)
     tensor = keras.ops.convert_to_tensor(batch)
-    backend = keras.backend.backend()
-    contenders = {}
-    for annealed in (False, True):
-        model = keras_model(shape, annealed=annealed)
-        name = f"keras_{backend}" + ("_annealed" if annealed else "")
-        contenders[name] = _train_on_batch(model, tensor)
-    return contenders
-
-
-def _train_on_batch(model, batch):
-    return lambda: model.train_on_batch(batch, batch)
+    return lambda: model.train_on_batch(tensor, tensor)
 
 
 class TorchKSparseAutoencoder(torch.nn.Module):
@@ -202,6 +251,51 @@ def _on_torch(name):
     return name.startswith("torch") or keras.backend.backend() == "torch"
 
 
+def _peak_memory_in_own_process(shape, name, warmup):
+    """`name`'s peak device memory in bytes, from a process of its own."""
+    with tempfile.TemporaryDirectory() as folder:
+        out = pathlib.Path(folder) / "peak.json"
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "benchmarks.ksparse_vs_torch",
+                f"--out={out}",
+                f"--shape={shape.name}",
+                f"--peak-memory-of={name}",
+                f"--warmup={warmup}",
+            ],
+            check=True,
+            cwd=ROOT,
+            # JAX allocates on demand, not 75% of the GPU up front, as the
+            # parent process may hold GPU memory of its own.
+            env=os.environ | {"XLA_PYTHON_CLIENT_PREALLOCATE": "false"},
+        )
+        return json.loads(out.read_text())["peak_memory_bytes"]
+
+
+def peak_memory(shape, name, steps):
+    """Peak device memory of this process after `steps` steps of `name`.
+
+    Returns:
+        Bytes, from `torch.cuda.max_memory_allocated` for what runs on
+        PyTorch and from JAX's `peak_bytes_in_use` for Keras on JAX; None
+        on a CPU or another Keras backend.
+    """
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    step = _contender_makers(shape, device, compile_torch=True)[name]()
+    for _ in range(steps):
+        step()
+    if _on_torch(name):
+        return torch.cuda.max_memory_allocated() if device == "cuda" else None
+    if keras.backend.backend() == "jax":
+        import jax
+
+        stats = jax.devices()[0].memory_stats()
+        return stats["peak_bytes_in_use"] if stats else None
+    return None
+
+
 def _one_thread(step):
     """`step` run with one intra-op thread, the others' setting restored.
 
@@ -236,11 +330,35 @@ def main(argv=None):
         action="store_true",
         help="the MNIST and wide shapes, with torch.compile",
     )
+    parser.add_argument(
+        "--shape",
+        action="append",
+        choices=list(SHAPES),
+        help="a shape to compare, instead of those of the other options "
+        "(repeat for several)",
+    )
+    parser.add_argument(
+        "--peak-memory-of",
+        metavar="CONTENDER",
+        help="only write the peak device memory of CONTENDER's warm-up "
+        "steps on the one --shape",
+    )
     args = parser.parse_args(argv)
+    if args.peak_memory_of:
+        if not args.shape or len(args.shape) != 1:
+            parser.error("--peak-memory-of needs exactly one --shape")
+        shape = SHAPES[args.shape[0]]
+        peak = peak_memory(shape, args.peak_memory_of, args.warmup)
+        with open(args.out, "w") as file:
+            json.dump({"peak_memory_bytes": peak}, file)
+        return
+    shapes = shapes_for(quick=args.quick, gpu_settings=args.gpu_settings)
+    if args.shape:
+        shapes = tuple(SHAPES[name] for name in args.shape)
     results = {
         "machine": timing.machine(),
         "comparisons": compare(
-            shapes_for(quick=args.quick, gpu_settings=args.gpu_settings),
+            shapes,
             repeats=args.repeats,
             calls=args.calls,
             warmup=args.warmup,

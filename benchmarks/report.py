@@ -285,22 +285,37 @@ def _torch_section(section, settings):
         f"{settings['repeats']} interleaved repetitions of "
         f"{settings['calls']} steps. Ratio: median of (contender / eager "
         "PyTorch) within a repetition. Each Keras backend ran in its own "
-        "process, against PyTorch in that process.",
+        "process, against PyTorch in that process. Peak memory: on a GPU, "
+        "the device's peak in a process that ran only that contender's "
+        "warm-up steps.",
         "",
-        "| Keras backend | shape | device | contender | ms per step "
-        "(median) | ratio to eager PyTorch (range) | ratio to eager "
-        "PyTorch on 1 thread (range) |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
     ]
+    sparse_decoding = []
     for backend, run in section.items():
+        # A table per backend: the load-average line between two would
+        # end the first table, and leave the second without a header.
+        lines += [
+            "| Keras backend | shape | device | contender | ms per step "
+            "(median) | ratio to eager PyTorch (range) | ratio to eager "
+            "PyTorch on 1 thread (range) | peak GPU memory (MiB) |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- |",
+        ]
         for shape, result in run["comparisons"].items():
             one_thread = result.get("summary_vs_one_thread", {})
+            peaks = result.get("peak_memory_bytes", {})
             for key, row in result["summary"].items():
                 lines.append(
                     f"| {backend} | {shape} | {result['device']} | {key} | "
                     f"{1e3 * row['median_s']:.2f} | {_ratio(row)} | "
-                    f"{_ratio(one_thread.get(key))} |"
+                    f"{_ratio(one_thread.get(key))} | "
+                    f"{_mebibytes(peaks.get(key))} |"
                 )
+            versus_dense = result.get("sparse_decoding_vs_dense", {})
+            sparse_decoding += [
+                f"| {backend} | {shape} | {_ratio(row)} |"
+                for key, row in versus_dense.items()
+                if key.endswith("_sparse_decoding")
+            ]
         lines.append("")
         start = run["machine"]["load_average_at_start"]
         lines.append(
@@ -308,7 +323,23 @@ def _torch_section(section, settings):
             f"{_triple(run['load_average_at_end'])} at the end."
         )
         lines.append("")
+    if sparse_decoding:
+        lines += [
+            "Sparse decoding (`KSparse(k, return_indices=True)` into "
+            "`SparseDense`) against dense decoding (`KSparse(k)` into "
+            "`Dense`): median over repetitions of the ratio of their "
+            "steps.",
+            "",
+            "| Keras backend | shape | sparse / dense decoding (range) |",
+            "| --- | --- | --- |",
+            *sparse_decoding,
+            "",
+        ]
     return lines
+
+
+def _mebibytes(size):
+    return "n/a" if size is None else f"{size / 2**20:,.0f}"
 
 
 def _ratio(row):

@@ -1,7 +1,7 @@
 """sparsekeras: sparse coding as drop-in Keras 3 layers and regularizers."""
 
 from sparsekeras import datasets, layers, metrics, regularizers, visualize
-from sparsekeras.layers import KSparse, NeuralSparseCoding
+from sparsekeras.layers import KSparse, NeuralSparseCoding, SparseDense
 from sparsekeras.regularizers import KLSparsityRegularizer, WeightDecay
 
 __version__ = "0.1.0"
@@ -10,6 +10,7 @@ __all__ = [
     "KLSparsityRegularizer",
     "KSparse",
     "NeuralSparseCoding",
+    "SparseDense",
     "WeightDecay",
     "datasets",
     "layers",

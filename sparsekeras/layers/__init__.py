@@ -1,6 +1,7 @@
-"""Layers that make activations sparse."""
+"""Layers that make activations sparse, and one that decodes sparse codes."""
 
 from sparsekeras.layers.ksparse import KSparse
 from sparsekeras.layers.neural_sparse_coding import NeuralSparseCoding
+from sparsekeras.layers.sparse_dense import SparseDense
 
-__all__ = ["KSparse", "NeuralSparseCoding"]
+__all__ = ["KSparse", "NeuralSparseCoding", "SparseDense"]

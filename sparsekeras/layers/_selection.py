@@ -1,5 +1,6 @@
 """Exactly-k selection shared by `KSparse` and `NeuralSparseCoding`."""
 
+import keras
 from keras import ops
 
 
@@ -26,3 +27,45 @@ def top_k_mask(x, k, k_max):
 def keep_top_k(x, k, k_max):
     """Zeroes all but the entries of `x` that `top_k_mask` keeps."""
     return ops.where(top_k_mask(x, k, k_max), x, ops.zeros_like(x))
+
+
+def top_k_values_and_indices(x, k, width):
+    """The entries that `top_k_mask` keeps, as `width` values and indices.
+
+    `k` may be a Python int or a scalar int tensor no larger than the
+    Python int `width`. Each row gives its `width` largest entries, ranked
+    as `top_k_mask` ranks them, largest first and ties in index order: the
+    first `k` keep their value, the others are 0. Those `k` are exactly the
+    entries `top_k_mask` keeps, as TensorFlow and JAX document that their
+    `top_k` puts the lower index first among equal values. PyTorch's
+    `topk` does not (its CPU kernel does not), and its stable sort of a
+    whole row is slow on a CPU, so there `_largest_first` orders them.
+    """
+    ranked = ops.where(ops.isnan(x), float("inf"), x)
+    # -0.0 becomes 0.0: XLA's top_k ranks it below 0.0, and `top_k_mask`
+    # ties the two.
+    ranked = ops.where(ranked == 0, ops.zeros_like(ranked), ranked)
+    if keras.backend.backend() == "torch":
+        indices = _largest_first(ranked, width)
+    else:
+        _, indices = ops.top_k(ranked, width)
+    indices = ops.cast(indices, "int32")
+    values = ops.take_along_axis(x, indices, axis=-1)
+    kept = ops.arange(width, dtype="int32") < k
+    return ops.where(kept, values, ops.zeros_like(values)), indices
+
+
+def _largest_first(ranked, width):
+    """Indices of the `width` largest of each row, ties in index order.
+
+    Relies on no backend's order among ties: the entries `top_k_mask`
+    keeps get distinct keys, so `top_k` returns them in index order, and
+    Keras's stable `argsort` of their `width` values then sorts them.
+    """
+    size = ops.shape(ranked)[-1]
+    position = ops.arange(size, dtype="int32")
+    key = ops.where(top_k_mask(ranked, width, width), size - position, 0)
+    _, indices = ops.top_k(key, width)
+    largest = ops.take_along_axis(ranked, indices, axis=-1)
+    order = ops.argsort(-largest, axis=-1)
+    return ops.take_along_axis(indices, order, axis=-1)

@@ -3,8 +3,8 @@
 import keras
 from keras import ops
 
-from sparsekeras._validation import check_float, check_int
-from sparsekeras.layers._selection import keep_top_k
+from sparsekeras._validation import check_bool, check_float, check_int
+from sparsekeras.layers._selection import keep_top_k, top_k_values_and_indices
 
 
 @keras.saving.register_keras_serializable(package="sparsekeras")
@@ -47,6 +47,21 @@ class KSparse(keras.layers.Layer):
     ones on every backend. An empty batch (or any other axis but the last
     of size 0) gives an empty output.
 
+    With `return_indices=True` the layer returns the kept entries as a pair
+    `(values, indices)` instead of the dense output, for a decoder that
+    gathers only the rows it needs (`SparseDense`). Each row gives `width`
+    positions, where
+
+        width = max(k_train, min(round(alpha * k), size)),
+
+    `k_train` being `k_start` when `k` is annealed and `k` otherwise, so
+    the shape is the same in training and at inference. A row holds its
+    `width` largest entries, largest first (NaN first, ties in index
+    order): the entries the dense output keeps, then the next largest ones
+    with value 0, whose indices are valid but add nothing to a decoder.
+    Scattering `values` to `indices` gives the dense output exactly, and
+    the same indices, on every backend; gradients flow through `values`.
+
     Args:
         k: positive integer, the number of entries kept per row in training
             (once any annealing is over). At most the size of the last axis.
@@ -58,6 +73,9 @@ class KSparse(keras.layers.Layer):
         anneal_steps: integer >= 0, defaults to `0`. The number of training
             steps over which `k_t` goes from `k_start` to `k`; `0` means `k`
             from the start. A positive value requires `k_start`.
+        return_indices: bool, defaults to `False`. Whether to return the
+            kept entries as `(values, indices)` rather than the dense
+            output.
         **kwargs: base layer keyword arguments, such as `name` and `dtype`.
 
     Input shape:
@@ -67,7 +85,9 @@ class KSparse(keras.layers.Layer):
         input raises a `ValueError` when the layer is built.
 
     Output shape:
-        Same shape as the input.
+        Same shape as the input. With `return_indices=True`, a pair of
+        tensors of shape `(..., width)`: the values, in the compute dtype,
+        and their `int32` indices along the last axis of the input.
 
     Example:
 
@@ -85,13 +105,29 @@ class KSparse(keras.layers.Layer):
            [0.5, 0.5, 0.5, 0. ]], dtype=float32)
     >>> int(layer.step.numpy())
     1
+    >>> values, indices = KSparse(k=2, return_indices=True)(x)
+    >>> keras.ops.convert_to_numpy(values)
+    array([[0.9, 0.7],
+           [0.5, 0.5]], dtype=float32)
+    >>> keras.ops.convert_to_numpy(indices)
+    array([[1, 3],
+           [0, 1]], dtype=int32)
 
     Reference:
         - [Makhzani & Frey, 2013. k-Sparse Autoencoders](
           https://arxiv.org/abs/1312.5663)
     """
 
-    def __init__(self, k, *, alpha=1.0, k_start=None, anneal_steps=0, **kwargs):
+    def __init__(
+        self,
+        k,
+        *,
+        alpha=1.0,
+        k_start=None,
+        anneal_steps=0,
+        return_indices=False,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.k = check_int("k", k, minimum=1)
         self.alpha = check_float("alpha", alpha, minimum=1.0)
@@ -108,6 +144,7 @@ class KSparse(keras.layers.Layer):
                 "is None: annealing needs a `k_start` to start from. "
                 f"Received: anneal_steps={anneal_steps!r}"
             )
+        self.return_indices = check_bool("return_indices", return_indices)
         self.supports_masking = True
 
     def build(self, input_shape):
@@ -131,7 +168,8 @@ class KSparse(keras.layers.Layer):
                     f"Invalid value for `{name}`: `{name}`={value} is larger "
                     f"than the last axis of the input ({size})."
                 )
-        self._inference_k = min(round(self.alpha * self.k), size)
+        self._inference_k = self._inference_k_for(size)
+        self._width = self._width_for(size)
         self.step = self.add_weight(
             name="step",
             shape=(),
@@ -146,16 +184,28 @@ class KSparse(keras.layers.Layer):
         if not keras.backend.is_float_dtype(inputs.dtype):
             inputs = ops.cast(inputs, self.compute_dtype)
         if not training:
-            return keep_top_k(inputs, self._inference_k, self._inference_k)
+            return self._keep(inputs, self._inference_k, self._inference_k)
         if self._anneals():
-            outputs = keep_top_k(inputs, self._annealed_k(), self.k_start)
+            outputs = self._keep(inputs, self._annealed_k(), self.k_start)
         else:
-            outputs = keep_top_k(inputs, self.k, self.k)
+            outputs = self._keep(inputs, self.k, self.k)
         self.step.assign_add(1)
         return outputs
 
+    def _keep(self, inputs, k, k_max):
+        if self.return_indices:
+            return top_k_values_and_indices(inputs, k, self._width)
+        return keep_top_k(inputs, k, k_max)
+
     def _anneals(self):
         return self.k_start is not None and self.anneal_steps > 0
+
+    def _inference_k_for(self, size):
+        return min(round(self.alpha * self.k), size)
+
+    def _width_for(self, size):
+        k_train = self.k_start if self._anneals() else self.k
+        return max(k_train, self._inference_k_for(size))
 
     def _annealed_k(self):
         t = ops.cast(ops.minimum(self.step, self.anneal_steps), "float32")
@@ -165,7 +215,24 @@ class KSparse(keras.layers.Layer):
         return ops.cast(ops.round(k_t), "int32")
 
     def compute_output_shape(self, input_shape):
-        return input_shape
+        if not self.return_indices:
+            return input_shape
+        shape = (*input_shape[:-1], self._width_for(input_shape[-1]))
+        return shape, shape
+
+    def compute_output_spec(self, inputs, training=None):
+        if not self.return_indices:
+            return super().compute_output_spec(inputs, training=training)
+        shape, _ = self.compute_output_shape(inputs.shape)
+        return (
+            keras.KerasTensor(shape, dtype=self.compute_dtype),
+            keras.KerasTensor(shape, dtype="int32"),
+        )
+
+    def compute_mask(self, inputs, mask=None):
+        if self.return_indices:
+            return mask, mask
+        return mask
 
     def get_config(self):
         config = super().get_config()
@@ -175,6 +242,7 @@ class KSparse(keras.layers.Layer):
                 "alpha": self.alpha,
                 "k_start": self.k_start,
                 "anneal_steps": self.anneal_steps,
+                "return_indices": self.return_indices,
             }
         )
         return config

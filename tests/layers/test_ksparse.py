@@ -139,15 +139,20 @@ def test_is_equivariant_to_permutations_of_the_last_axis(data, random):
     )
 
 
+def _values(outputs):
+    """The dense output, or the values of a `(values, indices)` pair."""
+    return outputs[0] if isinstance(outputs, tuple) else outputs
+
+
 def _gradient_of_sum(layer, x):
-    """d sum(layer(x, training=True)) / dx with the backend's autodiff."""
+    """d sum(values of layer(x, training=True)) / dx with the backend's."""
     if BACKEND == "tensorflow":
         import tensorflow as tf
 
         x = tf.constant(x)
         with tf.GradientTape() as tape:
             tape.watch(x)
-            total = tf.reduce_sum(layer(x, training=True))
+            total = tf.reduce_sum(_values(layer(x, training=True)))
         return tape.gradient(total, x).numpy()
     if BACKEND == "jax":
         import jax
@@ -157,14 +162,14 @@ def _gradient_of_sum(layer, x):
 
         def total(x):
             y, _ = layer.stateless_call([], state, x, training=True)
-            return y.sum()
+            return _values(y).sum()
 
         return np.asarray(jax.grad(total)(x))
     if BACKEND == "torch":
         import torch
 
         x = torch.tensor(x, requires_grad=True)
-        layer(x, training=True).sum().backward()
+        _values(layer(x, training=True)).sum().backward()
         return x.grad.cpu().numpy()
     pytest.skip(f"no gradient helper for the {BACKEND} backend")
 
@@ -358,6 +363,8 @@ def test_casts_integer_inputs_to_the_compute_dtype():
             "anneal_steps",
         ),
         ({"k": 3, "anneal_steps": 5}, ValueError, "anneal_steps"),
+        ({"k": 3, "return_indices": 1}, TypeError, "return_indices"),
+        ({"k": 3, "return_indices": None}, TypeError, "return_indices"),
     ],
 )
 def test_rejects_invalid_arguments_naming_them(kwargs, error, name):
@@ -391,11 +398,21 @@ def test_build_rejects_inputs_without_a_defined_last_axis_of_rows(input_shape):
 
 
 def test_get_config_returns_exactly_the_constructor_arguments():
-    config = KSparse(2, alpha=1.5, k_start=4, anneal_steps=7).get_config()
+    config = KSparse(
+        2, alpha=1.5, k_start=4, anneal_steps=7, return_indices=True
+    ).get_config()
     base = keras.layers.Layer().get_config()
-    assert set(config) - set(base) == {"k", "alpha", "k_start", "anneal_steps"}
+    assert set(config) - set(base) == {
+        "k",
+        "alpha",
+        "k_start",
+        "anneal_steps",
+        "return_indices",
+    }
     assert (config["k"], config["alpha"]) == (2, 1.5)
     assert (config["k_start"], config["anneal_steps"]) == (4, 7)
+    assert config["return_indices"] is True
+    assert KSparse(2).get_config()["return_indices"] is False
 
 
 def test_compute_output_shape_returns_the_input_shape():
@@ -411,3 +428,180 @@ def test_passes_the_input_mask_through():
 def test_is_registered_under_the_sparsekeras_package():
     assert keras.saving.get_registered_name(KSparse) == "sparsekeras>KSparse"
     assert keras.saving.get_registered_object("sparsekeras>KSparse") is KSparse
+
+
+# Sparse outputs: `return_indices=True`.
+
+
+def _pair(layer, x, training=True):
+    values, indices = layer(x, training=training)
+    return ops.convert_to_numpy(values), ops.convert_to_numpy(indices)
+
+
+def _scatter(values, indices, size):
+    """The dense rows that `(values, indices)` stand for."""
+    dense = np.zeros(values.shape[:-1] + (size,), dtype=values.dtype)
+    np.put_along_axis(dense, indices, values, axis=-1)
+    return dense
+
+
+@settings(max_examples=20, deadline=None)
+@given(rows_and_k(nonzero=False), st.sampled_from([1.0, 1.5, 3.0]))
+def test_indices_scatter_values_to_the_dense_output(data, alpha):
+    x, k = data
+    for training in (True, False):
+        values, indices = _pair(
+            KSparse(k, alpha=alpha, return_indices=True), x, training
+        )
+        dense = ops.convert_to_numpy(
+            KSparse(k, alpha=alpha)(x, training=training)
+        )
+        np.testing.assert_array_equal(
+            _scatter(values, indices, x.shape[-1]), dense
+        )
+
+
+def _largest_first(x, width):
+    """Indices of the `width` largest of each row, NaN first, ties by index."""
+    ranked = np.where(np.isnan(x), np.inf, x)
+    return np.argsort(-ranked, axis=-1, kind="stable")[:, :width]
+
+
+@settings(max_examples=20, deadline=None)
+@given(rows_and_k(nonzero=False))
+def test_indices_are_the_k_largest_largest_first_ties_by_index(data):
+    x, k = data
+    _, indices = _pair(KSparse(k, return_indices=True), x)
+    np.testing.assert_array_equal(indices, _largest_first(x, k))
+
+
+@settings(max_examples=20, deadline=None)
+@given(rows_and_k(), st.sampled_from([1.5, 2.0, 4.0]))
+def test_extra_width_holds_the_next_largest_with_value_zero(data, alpha):
+    x, k = data
+    values, indices = _pair(KSparse(k, alpha=alpha, return_indices=True), x)
+    width = min(round(alpha * k), x.shape[-1])
+    assert values.shape == indices.shape == (len(x), width)
+    np.testing.assert_array_equal(
+        values[:, :k], np.take_along_axis(x, indices[:, :k], -1)
+    )
+    np.testing.assert_array_equal(values[:, k:], 0)
+    np.testing.assert_array_equal(indices, _largest_first(x, width))
+
+
+def test_signed_zeros_tie_as_in_the_dense_output():
+    x = np.array([[-0.0, 0.0, -0.0, 1.0, -1.0]], dtype="float32")
+    _, indices = _pair(KSparse(3, return_indices=True), x)
+    np.testing.assert_array_equal(indices, [[3, 0, 1]])
+    np.testing.assert_array_equal(
+        _gradient_of_sum(KSparse(3, return_indices=True), x),
+        _gradient_of_sum(KSparse(3), x),
+    )
+
+
+@pytest.mark.parametrize("jit_compile", [True, False])
+def test_compiled_model_returns_the_same_indices(jit_compile):
+    if jit_compile and BACKEND == "torch":
+        pytest.skip("jit_compile means torch.compile on the torch backend")
+    rng = np.random.default_rng(10)
+    x = rng.integers(-1, 2, size=(6, 9)).astype("float32")
+    x[0, ::2] = -0.0
+    x[1, 3] = np.nan
+    inputs = keras.Input((9,))
+    layer = KSparse(3, alpha=1.5, return_indices=True)
+    model = keras.Model(inputs, layer(inputs))
+    model.compile(jit_compile=jit_compile)
+    values, indices = model.predict(x, verbose=0)
+    np.testing.assert_array_equal(indices, _largest_first(x, 4))
+    np.testing.assert_array_equal(
+        _scatter(values, indices, 9), _train(KSparse(4), x)
+    )
+
+
+def test_nan_is_returned_at_its_own_index():
+    x = np.array([[1, np.nan, 3, 2], [np.nan, np.nan, np.nan, 0]])
+    values, indices = _pair(KSparse(2, return_indices=True), x.astype("f4"))
+    np.testing.assert_array_equal(indices, [[1, 2], [0, 1]])
+    np.testing.assert_array_equal(values, [[np.nan, 3], [np.nan, np.nan]])
+
+
+@pytest.mark.parametrize(
+    "kwargs, size, expected_width",
+    [
+        ({"k": 3}, 10, 3),
+        ({"k": 3, "alpha": 2.0}, 10, 6),
+        ({"k": 3, "alpha": 2.0}, 5, 5),  # round(alpha * k) capped at size
+        ({"k": 3, "k_start": 8, "anneal_steps": 4}, 10, 8),
+        ({"k": 3, "k_start": 5, "anneal_steps": 4, "alpha": 3.0}, 10, 9),
+        ({"k": 3, "k_start": 8, "anneal_steps": 0}, 10, 3),  # no annealing
+    ],
+)
+def test_width_is_the_largest_k_of_training_and_inference(
+    kwargs, size, expected_width
+):
+    layer = KSparse(**kwargs, return_indices=True)
+    expected = ((None, expected_width), (None, expected_width))
+    assert layer.compute_output_shape((None, size)) == expected
+    x = np.random.default_rng(7).uniform(1, 2, size=(2, size))
+    for training in (True, False):
+        values, indices = _pair(layer, x.astype("float32"), training)
+        assert values.shape == indices.shape == (2, expected_width)
+
+
+def test_annealing_keeps_the_width_and_zeroes_what_k_t_drops():
+    x = np.random.default_rng(8).uniform(1, 2, size=(2, 8))
+    x = x.astype("float32")
+    layer = KSparse(2, k_start=8, anneal_steps=4, return_indices=True)
+    dense = KSparse(2, k_start=8, anneal_steps=4)
+    for t in range(6):
+        values, indices = _pair(layer, x)
+        assert values.shape == (2, 8)
+        np.testing.assert_array_equal(
+            np.count_nonzero(values, axis=-1), _schedule(2, 8, 4, t)
+        )
+        np.testing.assert_array_equal(
+            _scatter(values, indices, 8), _train(dense, x)
+        )
+
+
+def test_symbolic_outputs_are_compute_dtype_values_and_int32_indices():
+    inputs = keras.Input((4, 6))
+    values, indices = KSparse(2, alpha=1.5, return_indices=True)(inputs)
+    assert values.shape == indices.shape == (None, 4, 3)
+    assert values.dtype == "float32"
+    assert indices.dtype == "int32"
+
+
+@pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
+def test_returns_compute_dtype_values_under_mixed_precision(policy):
+    x = np.random.default_rng(9).integers(1, 4, size=(5, 6))
+    layer = KSparse(3, dtype=policy, return_indices=True)
+    values, indices = layer(x.astype("float32"), training=True)
+    assert keras.backend.standardize_dtype(values.dtype) == policy[6:]
+    assert keras.backend.standardize_dtype(indices.dtype) == "int32"
+    dense = _train(KSparse(3, dtype=policy), x.astype("float32"))
+    np.testing.assert_array_equal(
+        _scatter(
+            ops.convert_to_numpy(ops.cast(values, "float32")),
+            ops.convert_to_numpy(indices),
+            6,
+        ),
+        dense.astype("float32"),
+    )
+
+
+@settings(max_examples=10, deadline=None)
+@given(rows_and_k(nonzero=False))
+def test_gradient_flows_to_the_values_of_the_entries_kept(data):
+    x, k = data
+    np.testing.assert_array_equal(
+        _gradient_of_sum(KSparse(k, return_indices=True), x),
+        _gradient_of_sum(KSparse(k), x),
+    )
+
+
+def test_passes_the_input_mask_to_values_and_indices():
+    mask = np.array([[True, False]])
+    layer = KSparse(1, return_indices=True)
+    values_mask, indices_mask = layer.compute_mask(np.ones((1, 2, 3)), mask)
+    assert values_mask is mask and indices_mask is mask
