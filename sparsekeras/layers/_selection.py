@@ -16,12 +16,32 @@ def top_k_mask(x, k, k_max):
     """
     ranked = ops.where(ops.isnan(x), float("inf"), x)
     largest, _ = ops.top_k(ranked, k_max)
-    index = ops.reshape(ops.convert_to_tensor(k, "int32") - 1, (1,))
-    threshold = ops.take(largest, index, axis=-1)
-    above = ranked > threshold
-    tied = ops.cast(ranked == threshold, "int32")
-    room = k - ops.sum(ops.cast(above, "int32"), axis=-1, keepdims=True)
-    return above | ((tied > 0) & (ops.cumsum(tied, axis=-1) <= room))
+    if isinstance(k, int) and k == k_max and not _on_torch():
+        # The k-th largest is the smallest of the k largest. A constant
+        # slice of `top_k`'s output instead makes XLA (JAX's jit, TF's
+        # jit_compile) rewrite the `top_k` as a sort of the whole row,
+        # several times slower. `initial` makes an empty batch legal.
+        threshold = ops.min(
+            largest, axis=-1, keepdims=True, initial=float("inf")
+        )
+    else:
+        # On PyTorch (no XLA) `min` of an empty batch would return a CPU
+        # tensor, whatever the device of `x`.
+        index = ops.reshape(ops.convert_to_tensor(k, "int32") - 1, (1,))
+        threshold = ops.take(largest, index, axis=-1)
+    at_least = ranked >= threshold
+    count = ops.sum(ops.cast(at_least, "int32"), axis=-1)
+
+    def break_ties():
+        above = ranked > threshold
+        tied = ops.cast(ranked == threshold, "int32")
+        room = k - ops.sum(ops.cast(above, "int32"), axis=-1, keepdims=True)
+        return above | ((tied > 0) & (ops.cumsum(tied, axis=-1) <= room))
+
+    # Only a row whose threshold is tied with entries outside its k largest
+    # has more than k entries `>= threshold`; the index order among ties
+    # (a cumulative sum over the row) is paid for only then.
+    return ops.cond(ops.all(count == k), lambda: at_least, break_ties)
 
 
 def keep_top_k(x, k, k_max):
@@ -45,7 +65,7 @@ def top_k_values_and_indices(x, k, width):
     # -0.0 becomes 0.0: XLA's top_k ranks it below 0.0, and `top_k_mask`
     # ties the two.
     ranked = ops.where(ranked == 0, ops.zeros_like(ranked), ranked)
-    if keras.backend.backend() == "torch":
+    if _on_torch():
         indices = _largest_first(ranked, width)
     else:
         _, indices = ops.top_k(ranked, width)
@@ -69,3 +89,7 @@ def _largest_first(ranked, width):
     largest = ops.take_along_axis(ranked, indices, axis=-1)
     order = ops.argsort(-largest, axis=-1)
     return ops.take_along_axis(indices, order, axis=-1)
+
+
+def _on_torch():
+    return keras.backend.backend() == "torch"

@@ -186,7 +186,12 @@ class KSparse(keras.layers.Layer):
         if not training:
             return self._keep(inputs, self._inference_k, self._inference_k)
         if self._anneals():
-            outputs = self._keep(inputs, self._annealed_k(), self.k_start)
+            # Once annealing is over, the top k_start need not be sorted out.
+            outputs = ops.cond(
+                self.step < self.anneal_steps,
+                lambda: self._keep(inputs, self._annealed_k(), self.k_start),
+                lambda: self._keep(inputs, self.k, self.k),
+            )
         else:
             outputs = self._keep(inputs, self.k, self.k)
         self.step.assign_add(1)
