@@ -72,6 +72,19 @@ def build_parser():
         help="steps per contender in one repetition (default: 4)",
     )
     parser.add_argument(
+        "--step-repeats",
+        type=_positive_int,
+        default=40,
+        help="interleaved repetitions of the cost-of-sparsity step timing "
+        "(default: 40)",
+    )
+    parser.add_argument(
+        "--step-calls",
+        type=_positive_int,
+        default=10,
+        help="steps per case in one such repetition (default: 10)",
+    )
+    parser.add_argument(
         "--warmup",
         type=_positive_int,
         default=3,
@@ -135,6 +148,7 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     if args.quick:
         args.repeats, args.calls, args.warmup, args.epoch_repeats = 2, 2, 1, 1
+        args.step_repeats, args.step_calls = 2, 2
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     results = {
@@ -145,6 +159,8 @@ def main(argv=None):
             for key in (
                 "repeats",
                 "calls",
+                "step_repeats",
+                "step_calls",
                 "warmup",
                 "epoch_repeats",
                 "quick",
@@ -218,12 +234,19 @@ def _sparsity(args):
     if "steps" in args.sections:
         _say("train-step time of the five cases")
         before = timing.load_average()
+        references = sparsity_cost.build_models(units=units, k=k)
+        sparsity_cost.end_annealing(references["k_sparse"])
+        sparsity_cost.with_keras_l2(references["weight_decay"])
         summary = sparsity_cost.step_times(
-            models,
+            models
+            | {
+                "weight_decay_keras_l2": references["weight_decay"],
+                "k_sparse_annealed": references["k_sparse"],
+            },
             images,
             batch_size=batch_size,
-            repeats=args.repeats,
-            calls=args.calls,
+            repeats=args.step_repeats,
+            calls=args.step_calls,
             warmup=args.warmup,
         )
         results["step_time"] = sizes | {

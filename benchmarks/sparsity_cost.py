@@ -21,6 +21,8 @@ import keras
 
 from benchmarks import timing
 from sparsekeras.comparison.cases import CASES, build_case
+from sparsekeras.layers import KSparse
+from sparsekeras.regularizers import WeightDecay
 
 BASELINE = "plain"
 # The comparison's schedule: 60,000 images in batches of 256, 10 epochs,
@@ -45,6 +47,26 @@ def build_models(*, units, k):
             epochs=COMPARISON_EPOCHS,
         ).model
     return models
+
+
+def end_annealing(model):
+    """Sets every `KSparse` of `model` past its schedule: k_t = k from now."""
+    for layer in model.layers:
+        if isinstance(layer, KSparse):
+            layer.step.assign(layer.anneal_steps)
+
+
+def with_keras_l2(model):
+    """Swaps every `WeightDecay(s)` of `model` for Keras's `L2(s / 2)`.
+
+    The same penalty, computed by Keras's own regularizer: the reference
+    for what weight decay costs in a Keras train step. Call it before the
+    model's first step.
+    """
+    for variable in model.trainable_variables:
+        if isinstance(variable.regularizer, WeightDecay):
+            strength = variable.regularizer.strength
+            variable.regularizer = keras.regularizers.L2(strength / 2)
 
 
 def step_times(models, images, *, batch_size, repeats, calls, warmup):
