@@ -63,7 +63,8 @@ def build_parser():
         "--repeats",
         type=_positive_int,
         default=15,
-        help="interleaved repetitions of every step timing (default: 15)",
+        help="interleaved repetitions of the k-sparse comparison's step timing "
+        "(default: 15)",
     )
     parser.add_argument(
         "--calls",
