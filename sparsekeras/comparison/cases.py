@@ -110,64 +110,46 @@ def _autoencoder(key, hidden, *, decoder_regularizer=None):
     )
 
 
-def _plain(*, units, k, anneal_steps):
+def _sigmoid_autoencoder(key, letter, title, *, units, decay=False, kl=False):
+    """(a) to (c): sigmoid units; (b) adds decay, (c) also the KL penalty."""
     model, encoder, filters = _autoencoder(
-        "plain",
-        keras.layers.Dense(units, activation="sigmoid", name="encoder"),
-    )
-    return Case(
-        "plain",
-        "a",
-        "Plain autoencoder",
-        model,
-        encoder,
-        filters,
-        SIGMOID_ACTIVE,
-    )
-
-
-def _weight_decay(*, units, k, anneal_steps):
-    model, encoder, filters = _autoencoder(
-        "weight_decay",
+        key,
         keras.layers.Dense(
             units,
             activation="sigmoid",
-            kernel_regularizer=WeightDecay(WEIGHT_DECAY),
+            kernel_regularizer=WeightDecay(WEIGHT_DECAY) if decay else None,
+            activity_regularizer=(
+                KLSparsityRegularizer(rho=RHO, beta=BETA) if kl else None
+            ),
             name="encoder",
         ),
-        decoder_regularizer=WeightDecay(WEIGHT_DECAY),
+        decoder_regularizer=WeightDecay(WEIGHT_DECAY) if decay else None,
     )
-    return Case(
+    return Case(key, letter, title, model, encoder, filters, SIGMOID_ACTIVE)
+
+
+def _plain(*, units, k, anneal_steps):
+    return _sigmoid_autoencoder("plain", "a", "Plain autoencoder", units=units)
+
+
+def _weight_decay(*, units, k, anneal_steps):
+    return _sigmoid_autoencoder(
         "weight_decay",
         "b",
         "Autoencoder with weight decay",
-        model,
-        encoder,
-        filters,
-        SIGMOID_ACTIVE,
+        units=units,
+        decay=True,
     )
 
 
 def _kl_sparse(*, units, k, anneal_steps):
-    model, encoder, filters = _autoencoder(
-        "kl_sparse",
-        keras.layers.Dense(
-            units,
-            activation="sigmoid",
-            kernel_regularizer=WeightDecay(WEIGHT_DECAY),
-            activity_regularizer=KLSparsityRegularizer(rho=RHO, beta=BETA),
-            name="encoder",
-        ),
-        decoder_regularizer=WeightDecay(WEIGHT_DECAY),
-    )
-    return Case(
+    return _sigmoid_autoencoder(
         "kl_sparse",
         "c",
         "KL sparse autoencoder (Ng)",
-        model,
-        encoder,
-        filters,
-        SIGMOID_ACTIVE,
+        units=units,
+        decay=True,
+        kl=True,
     )
 
 
