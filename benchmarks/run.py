@@ -235,7 +235,9 @@ def _sparsity(args):
     if "steps" in args.sections:
         _say("train-step time of the five cases")
         before = timing.load_average()
-        references = sparsity_cost.build_models(units=units, k=k)
+        references = sparsity_cost.build_models(
+            units=units, k=k, keys=("weight_decay", "k_sparse")
+        )
         sparsity_cost.end_annealing(references["k_sparse"])
         sparsity_cost.with_keras_l2(references["weight_decay"])
         summary = sparsity_cost.step_times(

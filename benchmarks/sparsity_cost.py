@@ -34,10 +34,10 @@ COMPARISON_EPOCHS = 10
 NO_TRAINABLE_WEIGHTS = "The model does not have any trainable weights"
 
 
-def build_models(*, units, k):
-    """The five compiled case models, keyed as `CASES`."""
+def build_models(*, units, k, keys=CASES):
+    """The compiled case models of `keys` (all five by default)."""
     models = {}
-    for key in CASES:
+    for key in keys:
         keras.utils.set_random_seed(0)
         models[key] = build_case(
             key,

@@ -5,6 +5,7 @@ import numbers
 import keras
 from keras import ops
 
+from sparsekeras._replicas import rows_per_replica
 from sparsekeras._validation import (
     check_bool,
     check_choice,
@@ -28,22 +29,6 @@ def _check_learning_rate(value):
             f"{type(value).__name__}"
         )
     return check_float("learning_rate", value, minimum=0.0, exclusive=True)
-
-
-def _rows_per_replica(rows):
-    """The number of `rows`, averaged over `tf.distribute` replicas.
-
-    On TensorFlow the count is all-reduced across replicas
-    (`ops.moments(synchronized=True)`, a no-op with no strategy). Under
-    JAX's `DataParallel` the step is traced on the global batch, so the
-    count of `rows` is already the global batch size.
-    """
-    count = ops.cast(ops.shape(rows)[0], "float32")
-    if keras.backend.backend() == "tensorflow":
-        count, _ = ops.moments(
-            ops.reshape(count, (1,)), (0,), synchronized=True
-        )
-    return count
 
 
 @keras.saving.register_keras_serializable(package="sparsekeras")
@@ -398,7 +383,7 @@ class NeuralSparseCoding(keras.layers.Layer):
         # divide_no_nan: an empty batch steps by zero rather than NaN.
         step = ops.divide_no_nan(
             ops.matmul(ops.transpose(residuals), hebbian),
-            _rows_per_replica(residuals),
+            rows_per_replica(residuals),
         )
         self.dictionary.assign_add(self._rate() * step)
         if self.normalize:

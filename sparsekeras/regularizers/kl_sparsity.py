@@ -5,6 +5,7 @@ import re
 import keras
 from keras import ops
 
+from sparsekeras._replicas import rows_per_replica
 from sparsekeras._validation import check_float
 
 EPSILON = 1e-7
@@ -53,12 +54,12 @@ def _mean_over_rows(x):
     on the global batch, so there `x` already holds every row.
     """
     axes = tuple(range(len(x.shape) - 1))
+    rows = rows_per_replica(x)
     if keras.backend.backend() == "tensorflow":
         mean, _ = ops.moments(x, axes, synchronized=True)
-        rows, _ = ops.moments(ops.ones_like(x), axes, synchronized=True)
-        return mean, rows > 0
-    count = ops.sum(ops.ones_like(x), axis=axes)
-    return ops.divide_no_nan(ops.sum(x, axis=axes), count), count > 0
+    else:
+        mean = ops.divide_no_nan(ops.sum(x, axis=axes), rows)
+    return mean, rows > 0
 
 
 @keras.saving.register_keras_serializable(package="sparsekeras")
