@@ -54,12 +54,13 @@ def _mean_over_rows(x):
     on the global batch, so there `x` already holds every row.
     """
     axes = tuple(range(len(x.shape) - 1))
-    rows = rows_per_replica(x)
     if keras.backend.backend() == "tensorflow":
         mean, _ = ops.moments(x, axes, synchronized=True)
-    else:
-        mean = ops.divide_no_nan(ops.sum(x, axis=axes), rows)
-    return mean, rows > 0
+        return mean, rows_per_replica(x) > 0
+    # A count per unit, not one scalar: XLA turns a division by a scalar
+    # into a multiplication by its (inexact) reciprocal.
+    count = ops.sum(ops.ones_like(x), axis=axes)
+    return ops.divide_no_nan(ops.sum(x, axis=axes), count), count > 0
 
 
 @keras.saving.register_keras_serializable(package="sparsekeras")
