@@ -7,13 +7,34 @@ Received: k=0".
 
 import numbers
 
+import keras
+import numpy as np
+
+INT32_MAX = 2**31 - 1
+"""The largest integer argument: steps and sizes are int32 on JAX and torch."""
+
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+FLOAT32_TINY = float(np.finfo(np.float32).tiny)
+"""Float arguments are computed with in float32: a value must round to a
+finite float32, and a nonzero one to a normal float32 (at least
+`FLOAT32_TINY` in magnitude), since XLA flushes subnormals to zero on CPUs.
+The bounds are checked on the rounded value, so `rho=1 - 1e-8`, which
+rounds to 1, is refused where `rho < 1` is required.
+"""
+
 
 def _received(name, value):
     return f"Received: {name}={value!r}"
 
 
-def check_int(name, value, *, minimum=None, allow_none=False):
-    """Returns `value` if it is an integer (not a bool) >= `minimum`."""
+def check_int(
+    name, value, *, minimum=None, maximum=INT32_MAX, allow_none=False
+):
+    """Returns `value` if it is an integer (not a bool) in range.
+
+    The range is `minimum <= value <= maximum`, `maximum` defaulting to
+    `INT32_MAX`, which every backend's int32 can hold.
+    """
     if value is None and allow_none:
         return None
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
@@ -21,12 +42,9 @@ def check_int(name, value, *, minimum=None, allow_none=False):
             f"Invalid type for `{name}`, expected an integer. "
             f"{_received(name, value)} of type {type(value).__name__}"
         )
-    if minimum is not None and value < minimum:
-        expected = (
-            "a positive integer"
-            if minimum == 1
-            else (f"an integer >= {minimum}")
-        )
+    too_low = minimum is not None and value < minimum
+    if too_low or (maximum is not None and value > maximum):
+        expected = _describe_int_range(name, minimum, maximum)
         raise ValueError(
             f"Invalid value for `{name}`, expected {expected}. "
             f"{_received(name, value)}"
@@ -43,9 +61,11 @@ def check_float(
     exclusive=False,
     allow_none=False,
 ):
-    """Returns `value` as a float if it is a finite number in range.
+    """Returns `value` as a float if float32 represents it, in range.
 
-    With `exclusive`, both bounds are excluded; otherwise both are included.
+    The value must round to a finite float32, normal unless it is 0 (see
+    `FLOAT32_TINY`), and the bounds are checked on that rounded value. With
+    `exclusive`, both bounds are excluded; otherwise both are included.
     """
     if value is None and allow_none:
         return None
@@ -55,21 +75,30 @@ def check_float(
             f"{_received(name, value)} of type {type(value).__name__}"
         )
     value = float(value)
+    rounded = _as_float32(value)
     low_ok = minimum is None or (
-        value > minimum if exclusive else value >= minimum
+        rounded > minimum if exclusive else rounded >= minimum
     )
     high_ok = maximum is None or (
-        value < maximum if exclusive else value <= maximum
+        rounded < maximum if exclusive else rounded <= maximum
     )
-    if value != value or value in (float("inf"), float("-inf")):
-        low_ok = False
-    if not (low_ok and high_ok):
+    representable = abs(rounded) <= FLOAT32_MAX and (
+        rounded == 0 or abs(rounded) >= FLOAT32_TINY
+    )
+    if not (representable and low_ok and high_ok):
         raise ValueError(
             f"Invalid value for `{name}`, expected "
-            f"{_describe_range(name, minimum, maximum, exclusive)}. "
+            f"{_describe_range(name, minimum, maximum, exclusive)}, "
+            "representable as a normal float32. "
             f"{_received(name, value)}"
         )
     return value
+
+
+def _as_float32(value):
+    """`value` rounded to float32 (inf beyond its range, NaN stays NaN)."""
+    with np.errstate(over="ignore"):
+        return float(np.float32(value))
 
 
 def check_bool(name, value):
@@ -91,6 +120,27 @@ def check_choice(name, value, choices):
             f"{_received(name, value)}"
         )
     return value
+
+
+def check_float_dtype(layer):
+    """Raises a `TypeError` unless `layer` computes in a floating dtype."""
+    for dtype in (layer.compute_dtype, layer.variable_dtype):
+        if not keras.backend.is_float_dtype(dtype):
+            raise TypeError(
+                f"Invalid dtype for `{type(layer).__name__}`, expected a "
+                "floating-point dtype or dtype policy, such as 'float32' "
+                f"or 'mixed_float16'. Received: dtype={dtype!r}"
+            )
+
+
+def _describe_int_range(name, minimum, maximum):
+    if minimum == 1 and maximum == INT32_MAX:
+        return f"a positive integer <= {INT32_MAX}"
+    if minimum is not None and maximum is not None:
+        return f"an integer with {minimum} <= {name} <= {maximum}"
+    if minimum is not None:
+        return f"an integer >= {minimum}"
+    return f"an integer <= {maximum}"
 
 
 def _describe_range(name, minimum, maximum, exclusive):

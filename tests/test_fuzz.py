@@ -517,7 +517,7 @@ def test_kl_sparsity_raises_naming_the_argument_or_gives_the_penalty(
     assert keras.backend.standardize_dtype(penalty.dtype) == "float32"
     penalty = float(ops.convert_to_numpy(penalty))
     batch = x.shape[0] if len(x.shape) else 1
-    if not kl_sparsity._KERAS_DIVIDES_ACTIVITY_LOSSES:
+    if not kl_sparsity.KERAS_DIVIDES_ACTIVITY_LOSSES:
         batch = 1
     np.testing.assert_allclose(
         float(ops.convert_to_numpy(added)), penalty * batch, rtol=1e-6

@@ -24,7 +24,7 @@ from importlib import resources
 import keras
 import numpy as np
 
-from sparsekeras._validation import check_choice
+from sparsekeras._validation import check_bool, check_choice
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +43,11 @@ EXPECTED_CONTENT = (
 # central directory when it holds no file.
 ZIP_MAGICS = (b"PK\x03\x04", b"PK\x05\x06")
 READ_ERRORS = (OSError, EOFError, ValueError, zipfile.BadZipFile, zlib.error)
+# Deflate expands a byte to at most 1032; a member declaring more than that
+# over its compressed size lies, and is refused before anything is
+# allocated for it.
+MAX_DEFLATE_RATIO = 1032
+COMPRESSIONS = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)
 # Keras downloads with urllib and no timeout: where packets are dropped
 # rather than refused, a connection would wait minutes before failing.
 DOWNLOAD_SOCKET_TIMEOUT_S = 10.0
@@ -156,6 +161,13 @@ def load_mnist(path=None, *, source="auto", download=True):
     True
     """
     check_choice("source", source, SOURCES)
+    check_bool("download", download)
+    if path is not None and not isinstance(path, (str, os.PathLike)):
+        raise TypeError(
+            "Invalid type for `path`, expected a str or an os.PathLike "
+            f"naming an .npz file, or None. Received: path={path!r} of "
+            f"type {type(path).__name__}"
+        )
     if path is not None and source not in ("auto", "path"):
         raise ValueError(
             "`path` can only be given with source='auto' or source='path'. "
@@ -268,6 +280,11 @@ def _read_file(path):
 def _read_npz(stream, name):
     """Reads and checks the four MNIST arrays of an `.npz` file.
 
+    Each member's `.npy` header (its shape and dtype) is checked before its
+    array is read, and against the size of the member, so a hostile file
+    never makes this allocate more than its content holds. No pickle is
+    ever loaded.
+
     Args:
         stream: the file, opened in binary mode.
         name: how to name the file in errors.
@@ -276,6 +293,7 @@ def _read_npz(stream, name):
         `(x_train, y_train), (x_test, y_test)`.
     """
     magic = stream.read(4)
+    length = stream.seek(0, os.SEEK_END)
     stream.seek(0)
     if magic not in ZIP_MAGICS:
         raise _invalid(
@@ -284,41 +302,139 @@ def _read_npz(stream, name):
             f"{magic!r})",
         )
     try:
-        archive = np.load(stream, allow_pickle=False)
+        archive = zipfile.ZipFile(stream)
     except READ_ERRORS as error:
         raise _unreadable(name, error) from error
     with archive:
-        missing = [key for key in ARRAY_NAMES if key not in archive.files]
+        members = {
+            info.filename.removesuffix(".npy"): info
+            for info in archive.infolist()
+        }
+        missing = [key for key in ARRAY_NAMES if key not in members]
         if missing:
             raise _invalid(name, f"missing array(s) {', '.join(missing)}")
-        try:
-            x_train, y_train, x_test, y_test = (
-                archive[key] for key in ARRAY_NAMES
-            )
-        except READ_ERRORS as error:
-            raise _unreadable(name, error) from error
+        for key in ARRAY_NAMES:
+            _check_member_size(members[key], length, name)
+            _check_crc(archive, members[key], name)
+        layout = {
+            key: _read_header(archive, members[key], name)
+            for key in ARRAY_NAMES
+        }
+        _check_layout(layout, name)
+        x_train, y_train, x_test, y_test = (
+            _read_array(archive, members[key], name) for key in ARRAY_NAMES
+        )
     train, test = (x_train, y_train), (x_test, y_test)
     _check_arrays(train, test, name)
     return train, test
 
 
+def _check_member_size(info, length, name):
+    """Refuses a member whose declared size its compressed data can't hold.
+
+    Checked from the archive's directory alone, before any member is read.
+    """
+    member = info.filename
+    if info.compress_type not in COMPRESSIONS:
+        raise _invalid(
+            name, f"member {member} is compressed by an unsupported method"
+        )
+    if (
+        info.compress_size > length
+        or info.file_size
+        > max(info.compress_size, 1) * MAX_DEFLATE_RATIO
+        + np.lib.format.ARRAY_ALIGN
+    ):
+        raise _invalid(
+            name,
+            f"member {member} declares {info.file_size} bytes in "
+            f"{info.compress_size} compressed bytes, in a file of {length}",
+        )
+
+
+def _check_crc(archive, info, name):
+    """Reads a member through in chunks; zipfile checks its CRC-32 last."""
+    try:
+        with archive.open(info) as stream:
+            while stream.read(2**20):
+                pass
+    except READ_ERRORS as error:
+        raise _unreadable(name, error) from error
+
+
+def _read_header(archive, info, name):
+    """The `(shape, dtype)` a member's `.npy` header declares, checked.
+
+    Raises a `ValueError` naming the member if it is not a `.npy` array,
+    or if its header declares another size than the member holds.
+    """
+    member = info.filename
+    try:
+        with archive.open(info) as stream:
+            version = np.lib.format.read_magic(stream)
+            read_header = {
+                (1, 0): np.lib.format.read_array_header_1_0,
+                (2, 0): np.lib.format.read_array_header_2_0,
+            }.get(version)
+            if read_header is None:
+                raise ValueError(f"unsupported .npy version {version}")
+            shape, _, dtype = read_header(stream)
+            header_size = stream.tell()
+    except READ_ERRORS + (SyntaxError, TypeError) as error:
+        raise _invalid(
+            name,
+            f"member {member} is not a .npy array "
+            f"({type(error).__name__}: {error})",
+        ) from error
+    size = int(np.prod(shape, dtype=object)) * dtype.itemsize
+    # An object array (a pickle) has no fixed size: `_check_layout` refuses
+    # its dtype before anything reads it.
+    if not dtype.hasobject and header_size + size != info.file_size:
+        raise _invalid(
+            name,
+            f"member {member} declares an array of shape {shape} and dtype "
+            f"{dtype} ({size} bytes), but holds {info.file_size} bytes "
+            f"with its {header_size}-byte header",
+        )
+    return shape, dtype
+
+
+def _read_array(archive, info, name):
+    try:
+        with archive.open(info) as stream:
+            return np.lib.format.read_array(stream, allow_pickle=False)
+    except READ_ERRORS as error:
+        raise _unreadable(name, error) from error
+
+
 def _check_arrays(train, test, name):
+    layout = {}
     for split, (images, labels) in (("train", train), ("test", test)):
-        for key, array in ((f"x_{split}", images), (f"y_{split}", labels)):
-            if array.dtype != np.uint8:
-                raise _invalid(name, f"{key} has dtype {array.dtype}")
-        if images.ndim != 3 or images.shape[1:] != IMAGE_SHAPE:
-            raise _invalid(name, f"x_{split} has shape {images.shape}")
-        if labels.ndim != 1:
-            raise _invalid(name, f"y_{split} has shape {labels.shape}")
-        if len(images) != len(labels) or len(images) == 0:
-            raise _invalid(
-                name,
-                f"x_{split} holds {len(images)} images and y_{split} "
-                f"{len(labels)} labels",
-            )
+        layout[f"x_{split}"] = (images.shape, images.dtype)
+        layout[f"y_{split}"] = (labels.shape, labels.dtype)
+    _check_layout(layout, name)
+    for split, (_, labels) in (("train", train), ("test", test)):
         if labels.max() >= NUM_CLASSES:
             raise _invalid(name, f"y_{split} holds the label {labels.max()}")
+
+
+def _check_layout(layout, name):
+    """Checks the `(shape, dtype)` of each array named in `layout`."""
+    for key in ARRAY_NAMES:
+        if layout[key][1] != np.uint8:
+            raise _invalid(name, f"{key} has dtype {layout[key][1]}")
+    for split in ("train", "test"):
+        images, labels = layout[f"x_{split}"][0], layout[f"y_{split}"][0]
+        if len(images) != 3 or tuple(images[1:]) != IMAGE_SHAPE:
+            raise _invalid(name, f"x_{split} has shape {tuple(images)}")
+        if len(labels) != 1:
+            raise _invalid(name, f"y_{split} has shape {tuple(labels)}")
+        if images[0] != labels[0] or images[0] == 0:
+            raise _invalid(
+                name,
+                f"x_{split} holds {images[0]} images and y_{split} "
+                f"{labels[0]} labels",
+            )
 
 
 def _invalid(name, problem):

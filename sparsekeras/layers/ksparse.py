@@ -3,7 +3,13 @@
 import keras
 from keras import ops
 
-from sparsekeras._validation import check_bool, check_float, check_int
+from sparsekeras._activity import activity_loss
+from sparsekeras._validation import (
+    check_bool,
+    check_float,
+    check_float_dtype,
+    check_int,
+)
 from sparsekeras.layers._selection import keep_top_k, top_k_values_and_indices
 
 
@@ -129,6 +135,7 @@ class KSparse(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
+        check_float_dtype(self)
         self.k = check_int("k", k, minimum=1)
         self.alpha = check_float("alpha", alpha, minimum=1.0)
         self.k_start = check_int("k_start", k_start, allow_none=True)
@@ -179,6 +186,21 @@ class KSparse(keras.layers.Layer):
             autocast=False,
             aggregation="only_first_replica",
         )
+        self.input_spec = keras.InputSpec(min_ndim=2, axes={-1: size})
+
+    def __call__(self, inputs, *args, **kwargs):
+        regularizer = self.activity_regularizer
+        if not (self.return_indices and regularizer is not None):
+            return super().__call__(inputs, *args, **kwargs)
+        # Keras would regularize every output, the integer indices too.
+        self.activity_regularizer = None
+        try:
+            values, indices = super().__call__(inputs, *args, **kwargs)
+        finally:
+            self.activity_regularizer = regularizer
+        if ops.is_tensor(values):
+            self.add_loss(activity_loss(regularizer, values))
+        return values, indices
 
     def call(self, inputs, training=None):
         if not keras.backend.is_float_dtype(inputs.dtype):

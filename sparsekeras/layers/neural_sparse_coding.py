@@ -10,6 +10,7 @@ from sparsekeras._validation import (
     check_bool,
     check_choice,
     check_float,
+    check_float_dtype,
     check_int,
 )
 from sparsekeras.layers._selection import top_k_mask
@@ -18,9 +19,9 @@ from sparsekeras.layers._selection import top_k_mask
 def _check_learning_rate(value):
     """Returns a rate > 0 as a float, or a schedule (or its config's)."""
     if isinstance(value, dict):
-        value = keras.optimizers.schedules.deserialize(value)
+        value = _deserialize_schedule(value)
     if isinstance(value, keras.optimizers.schedules.LearningRateSchedule):
-        return value
+        return _check_schedule(value)
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(
             "Invalid type for `learning_rate`, expected a number or a "
@@ -29,6 +30,57 @@ def _check_learning_rate(value):
             f"{type(value).__name__}"
         )
     return check_float("learning_rate", value, minimum=0.0, exclusive=True)
+
+
+def _deserialize_schedule(config):
+    schedule = keras.optimizers.schedules.deserialize(config)
+    # Keras returns an unknown class's name rather than raising.
+    if not isinstance(
+        schedule, keras.optimizers.schedules.LearningRateSchedule
+    ):
+        raise ValueError(
+            "Invalid value for `learning_rate`, expected a serialized "
+            "`keras.optimizers.schedules.LearningRateSchedule`, but its "
+            f"class {config.get('class_name')!r} is not a known schedule "
+            "(register a custom one with "
+            "`keras.saving.register_keras_serializable`). "
+            f"Received: learning_rate={config!r}"
+        )
+    return schedule
+
+
+def _check_schedule(schedule):
+    """Returns `schedule` if its first rate, `schedule(0)`, is usable."""
+    initial = float(ops.convert_to_numpy(schedule(0)))
+    try:
+        check_float("learning_rate", initial, minimum=0.0, exclusive=True)
+    except ValueError:
+        raise ValueError(
+            "Invalid value for `learning_rate`, expected a schedule whose "
+            "initial rate `learning_rate(0)` is a number > 0, "
+            "representable as a normal float32. Received: learning_rate="
+            f"{type(schedule).__name__}(...) with learning_rate(0)={initial}"
+        ) from None
+    return schedule
+
+
+def _unit_columns(matrix):
+    """`matrix` with each column divided by its norm, and the bad columns.
+
+    The norm is taken of the column scaled by its largest finite entry, so
+    it neither overflows nor underflows. A column whose norm is 0 or
+    infinite has no direction to keep, and is flagged in the returned
+    `(1, columns)` bool mask; a column holding NaN is not flagged, and
+    comes out NaN.
+    """
+    finite = ops.where(ops.isfinite(matrix), ops.abs(matrix), 0.0)
+    scale = ops.max(finite, axis=0, keepdims=True)
+    scaled = matrix / ops.where(scale > 0, scale, 1.0)
+    norm = ops.sqrt(ops.sum(ops.square(scaled), axis=0, keepdims=True))
+    unit = scaled / ops.where(norm > 0, norm, 1.0)
+    has_nan = ops.any(ops.isnan(matrix), axis=0, keepdims=True)
+    has_inf = ops.any(ops.isinf(matrix), axis=0, keepdims=True)
+    return unit, (has_inf | (scale == 0)) & ~has_nan
 
 
 @keras.saving.register_keras_serializable(package="sparsekeras")
@@ -237,6 +289,7 @@ class NeuralSparseCoding(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
+        check_float_dtype(self)
         # The layer casts its inputs to float32 itself; Keras's autocast
         # would first round them to a mixed policy's compute dtype, and
         # `call` would see other signals than `encode`.
@@ -265,6 +318,12 @@ class NeuralSparseCoding(keras.layers.Layer):
         self.output_mode = check_choice(
             "output_mode", output_mode, ("codes", "reconstruction")
         )
+        if dictionary_initializer is None:
+            raise ValueError(
+                "Invalid value for `dictionary_initializer`, expected an "
+                "initializer (its name, config or instance), such as "
+                "'random_normal'. Received: dictionary_initializer=None"
+            )
         self.dictionary_initializer = keras.initializers.get(
             dictionary_initializer
         )
@@ -302,6 +361,7 @@ class NeuralSparseCoding(keras.layers.Layer):
                 autocast=False,
                 aggregation="only_first_replica",
             )
+        self.input_spec = keras.InputSpec(ndim=2, axes={-1: input_dim})
 
     def _scheduled(self):
         return isinstance(
@@ -309,7 +369,24 @@ class NeuralSparseCoding(keras.layers.Layer):
         )
 
     def _unit_norm_atoms(self, shape, dtype=None):
-        return ops.normalize(self.dictionary_initializer(shape, dtype), axis=0)
+        atoms, degenerate = _unit_columns(
+            self.dictionary_initializer(shape, dtype)
+        )
+        bad = ops.convert_to_numpy(
+            degenerate[0] | ops.any(ops.isnan(atoms), axis=0)
+        )
+        if bad.any():
+            raise ValueError(
+                "Invalid value for `dictionary_initializer`, expected an "
+                "initializer whose every atom (column) has a finite, "
+                "nonzero norm, so it can be scaled to unit norm; "
+                f"{int(bad.sum())} of the {shape[1]} atoms have none (the "
+                f"first: {bad.nonzero()[0][:5].tolist()}). 'identity' "
+                "gives zero atoms when `units` > input_dim, 'zeros' only "
+                "zero atoms. Received: dictionary_initializer="
+                f"{keras.initializers.serialize(self.dictionary_initializer)}"
+            )
+        return atoms
 
     def call(self, inputs, training=None):
         signals = ops.cast(inputs, "float32")
@@ -320,7 +397,7 @@ class NeuralSparseCoding(keras.layers.Layer):
         codes = self._encode(signals, dictionary)
         reconstruction = ops.matmul(codes, ops.transpose(dictionary))
         if training and self.trainable:
-            self._learn(signals - reconstruction, codes)
+            self._learn(signals - reconstruction, codes, dictionary)
             if self._scheduled():
                 self.step.assign_add(1)
         if self.output_mode == "codes":
@@ -350,10 +427,12 @@ class NeuralSparseCoding(keras.layers.Layer):
         keep = self._kept(correlations)
         zeros = ops.zeros_like(correlations)
         codes = ops.where(keep, correlations, zeros)
+        if self.refine_steps:
+            rate = _refinement_rate(keep, dictionary)
         for _ in range(self.refine_steps):
             residuals = signals - ops.matmul(codes, ops.transpose(dictionary))
             codes = ops.where(
-                keep, codes + ops.matmul(residuals, dictionary), zeros
+                keep, codes + rate * ops.matmul(residuals, dictionary), zeros
             )
         return codes
 
@@ -366,7 +445,7 @@ class NeuralSparseCoding(keras.layers.Layer):
             )
         return top_k_mask(ops.abs(correlations), self.k, self.k)
 
-    def _learn(self, residuals, codes):
+    def _learn(self, residuals, codes, dictionary):
         """`A <- A + eta * R^T sign(X) / batch` (or `R^T X`), renormalised.
 
         Under a `tf.distribute` strategy each replica computes the step of
@@ -377,7 +456,8 @@ class NeuralSparseCoding(keras.layers.Layer):
         batch of an epoch splits unevenly. Renormalising comes second, once
         every replica holds the same dictionary: one `assign` of each
         replica's renormalised dictionary would average normalised
-        dictionaries, which is not the normalised mean.
+        dictionaries, which is not the normalised mean. `dictionary` is the
+        dictionary before the step, for the atoms that cannot take it.
         """
         hebbian = ops.sign(codes) if self.update == "neural" else codes
         # divide_no_nan: an empty batch steps by zero rather than NaN.
@@ -386,8 +466,15 @@ class NeuralSparseCoding(keras.layers.Layer):
             rows_per_replica(residuals),
         )
         self.dictionary.assign_add(self._rate() * step)
-        if self.normalize:
-            self.dictionary.assign(ops.normalize(self.dictionary, axis=0))
+        stepped = ops.convert_to_tensor(self.dictionary)
+        unit, degenerate = _unit_columns(stepped)
+        # An atom the step overflowed (or zeroed) stays as it was: it has
+        # no direction to keep, and an inf would spread NaN to its codes.
+        self.dictionary.assign(
+            ops.where(
+                degenerate, dictionary, unit if self.normalize else stepped
+            )
+        )
 
     def _rate(self):
         if self._scheduled():
@@ -436,3 +523,18 @@ class NeuralSparseCoding(keras.layers.Layer):
             }
         )
         return config
+
+
+def _refinement_rate(keep, dictionary):
+    """The step size `1 / L` of each row's refinement, shape `(batch, 1)`.
+
+    `L` bounds the largest eigenvalue of the kept atoms' Gram matrix
+    `A_S^T A_S` by Gershgorin's theorem: the largest sum of `|A_i . A_j|`
+    over `j` in `S`, for `i` in `S`. Gradient descent with a step of at
+    most `1 / L` never moves the codes away from the least-squares codes on
+    `S`. A row with no kept entry gets 0.
+    """
+    gram = ops.abs(ops.matmul(ops.transpose(dictionary), dictionary))
+    kept = ops.cast(keep, "float32")
+    bound = ops.max(ops.matmul(kept, gram) * kept, axis=-1, keepdims=True)
+    return ops.divide_no_nan(ops.ones_like(bound), bound)

@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from sparsekeras._validation import check_bool, check_int
+from sparsekeras._validation import check_bool, check_float_dtype, check_int
 
 
 @keras.saving.register_keras_serializable(package="sparsekeras")
@@ -24,9 +24,11 @@ class SparseDense(keras.layers.Layer):
     Gradients flow to `values` and to the gathered rows of `kernel`; a
     repeated index adds its values, as the scatter of `x` would.
 
-    Indices must lie in `[0, input_dim)`; as for `keras.ops.take`, a
-    negative one counts from the end, and what a larger one does is the
-    backend's (TensorFlow and PyTorch raise on a CPU, JAX gives NaN).
+    Indices of any integer dtype are taken (those other than int32 and
+    int64 are cast to int32). They must lie in `[0, input_dim)`; as for
+    `keras.ops.take`, a negative one counts from the end, and what a
+    larger one does is the backend's (TensorFlow and PyTorch raise on a
+    CPU, JAX gives NaN).
 
     Args:
         units: positive integer, the size of the output.
@@ -100,6 +102,7 @@ class SparseDense(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
+        check_float_dtype(self)
         self.units = check_int("units", units, minimum=1)
         self.input_dim = check_int("input_dim", input_dim, minimum=1)
         self.activation = keras.activations.get(activation)
@@ -140,6 +143,7 @@ class SparseDense(keras.layers.Layer):
             )
         else:
             self.bias = None
+        self.input_spec = [keras.InputSpec(min_ndim=2)] * 2
 
     def call(self, inputs):
         values, indices = inputs
@@ -149,6 +153,9 @@ class SparseDense(keras.layers.Layer):
                 "Invalid dtype for `indices` of `SparseDense`, expected an "
                 f"integer dtype. Received: indices.dtype={dtype}"
             )
+        if dtype not in ("int32", "int64"):
+            # TensorFlow's gather takes no other integer dtype.
+            indices = ops.cast(indices, "int32")
         rows = ops.take(self.kernel, indices, axis=0)
         outputs = ops.einsum("...k,...ku->...u", values, rows)
         if self.use_bias:

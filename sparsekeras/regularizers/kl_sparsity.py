@@ -1,10 +1,9 @@
 """The KL-divergence sparsity penalty of Ng's sparse autoencoder notes."""
 
-import re
-
 import keras
 from keras import ops
 
+from sparsekeras._activity import KERAS_DIVIDES_ACTIVITY_LOSSES
 from sparsekeras._replicas import rows_per_replica
 from sparsekeras._validation import check_float
 
@@ -23,20 +22,6 @@ No realistic activation comes near it, yet a batch of fewer than `2**27`
 rows of such values sums without overflowing float32 (nor meets `+inf` and
 `-inf` in one unit), so even infinite activations give a finite penalty.
 """
-
-
-def _keras_divides_activity_losses():
-    """Whether this Keras divides activity regularizers by the batch size.
-
-    Keras 3.14 (keras PR 22021) started dividing the value an
-    `activity_regularizer` returns by the batch size before `add_loss`;
-    3.13 and earlier add it unchanged.
-    """
-    major, minor = re.match(r"(\d+)\.(\d+)", keras.version()).groups()
-    return (int(major), int(minor)) >= (3, 14)
-
-
-_KERAS_DIVIDES_ACTIVITY_LOSSES = _keras_divides_activity_losses()
 
 
 def _mean_over_rows(x):
@@ -188,7 +173,7 @@ class KLSparsityRegularizer(keras.regularizers.Regularizer):
             Keras 3.14+ (which divides by it again), else `penalty(x)`.
         """
         penalty = self.penalty(x)
-        if _KERAS_DIVIDES_ACTIVITY_LOSSES and len(x.shape) > 0:
+        if KERAS_DIVIDES_ACTIVITY_LOSSES and len(x.shape) > 0:
             penalty = penalty * ops.cast(ops.shape(x)[0], "float32")
         return penalty
 

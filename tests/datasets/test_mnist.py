@@ -360,3 +360,87 @@ def test_mnist_credit_and_license_ship_with_the_sample():
     )
     for credit in ("Yann LeCun", "Corinna Cortes", "CC BY-SA 3.0"):
         assert credit in text
+
+
+def write_archive(path, members):
+    """Writes a zip archive of raw `members` (name to bytes) at `path`."""
+    import zipfile
+
+    with zipfile.ZipFile(path, "w") as archive:
+        for member, content in members.items():
+            archive.writestr(member, content)
+    return path
+
+
+def npy_bytes(array):
+    import io
+
+    buffer = io.BytesIO()
+    np.save(buffer, array, allow_pickle=True)
+    return buffer.getvalue()
+
+
+def npy_header(shape, dtype="|u1"):
+    """A `.npy` header declaring `shape` and `dtype`, with no data after it."""
+    import io
+
+    buffer = io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        buffer, {"descr": dtype, "fortran_order": False, "shape": shape}
+    )
+    return buffer.getvalue()
+
+
+def valid_members(**changes):
+    members = {f"{k}.npy": npy_bytes(v) for k, v in small_mnist().items()}
+    return {**members, **changes}
+
+
+@pytest.mark.parametrize(
+    "members",
+    [
+        valid_members(**{"x_train.npy": b"not an array"}),
+        {
+            **{k: v for k, v in valid_members().items() if k != "y_test.npy"},
+            "y_test": b"raw bytes, no .npy suffix",
+        },
+    ],
+    ids=["bytes", "no-suffix"],
+)
+def test_member_that_is_not_npy_is_named_in_a_value_error(tmp_path, members):
+    path = write_archive(tmp_path / "mnist.npz", members)
+    with pytest.raises(ValueError, match="is not a .npy array") as info:
+        load_mnist(path)
+    assert str(path) in str(info.value)
+
+
+def test_huge_declared_shape_is_refused_before_allocating(tmp_path):
+    members = valid_members(
+        **{"x_train.npy": npy_header((10**13, 28, 28)) + bytes(64)}
+    )
+    path = write_archive(tmp_path / "mnist.npz", members)
+    assert path.stat().st_size < 20_000
+    with pytest.raises(ValueError, match="member x_train.npy declares"):
+        load_mnist(path)
+
+
+def test_object_arrays_are_refused_without_unpickling(tmp_path):
+    pickled = np.array([object()] * 20, dtype=object)
+    members = valid_members(**{"y_train.npy": npy_bytes(pickled)})
+    path = write_archive(tmp_path / "mnist.npz", members)
+    with pytest.raises(ValueError, match="y_train has dtype object"):
+        load_mnist(path)
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, name",
+    [
+        ({"path": 123}, TypeError, "path"),
+        ({"path": ["mnist.npz"]}, TypeError, "path"),
+        ({"source": "embedded", "download": "False"}, TypeError, "download"),
+        ({"source": "keras", "download": 0}, TypeError, "download"),
+    ],
+)
+def test_argument_of_the_wrong_type_is_named(kwargs, error, name):
+    with pytest.raises(error, match=f"`{name}`"):
+        load_mnist(**kwargs)
