@@ -51,7 +51,16 @@ def _deserialize_schedule(config):
 
 def _check_schedule(schedule):
     """Returns `schedule` if its first rate, `schedule(0)`, is usable."""
-    initial = float(ops.convert_to_numpy(schedule(0)))
+    try:
+        initial = float(ops.convert_to_numpy(schedule(0)))
+    # A schedule is user code: whatever it raises, name the argument.
+    except Exception as error:
+        raise ValueError(
+            "Invalid value for `learning_rate`, expected a schedule that "
+            "can be evaluated at step 0 (learning_rate(0) raised "
+            f"{type(error).__name__}: {error}). Received: learning_rate="
+            f"{type(schedule).__name__}(...)"
+        ) from error
     try:
         check_float("learning_rate", initial, minimum=0.0, exclusive=True)
     except ValueError:
@@ -97,13 +106,15 @@ class NeuralSparseCoding(keras.layers.Layer):
     `refine_steps=s`, the codes are then refined `s` times on the entries
     that `hard_threshold` kept (the mask `M`):
 
-        X <- X + M * ((Y - X A^T) A)        (elementwise `*`)
+        X <- X + M * (eta_r (Y - X A^T) A)        (elementwise `*`)
 
     steps of gradient descent on `||y - A x||^2 / 2` over the kept entries
     `S` of each row, which take `x_S` toward the least-squares codes
-    `(A_S^T A_S)^-1 A_S^T y` (they converge to them when the eigenvalues
-    of `A_S^T A_S` lie between 0 and 2, as they do for a few incoherent
-    atoms).
+    `(A_S^T A_S)^-1 A_S^T y` and never away from them: each row's step
+    `eta_r = 1 / max_{i in S} sum_{j in S} |A_i . A_j|` is at most one over
+    the largest eigenvalue of `A_S^T A_S` (Gershgorin's bound), so the
+    refinement converges for any dictionary (about 1 for a few incoherent
+    atoms, smaller for coherent ones).
 
     Each call with `training=True` also moves the dictionary one step of the
     paper's neural update, the batch mean of `(y - A x) sign(x)^T`:
@@ -178,7 +189,8 @@ class NeuralSparseCoding(keras.layers.Layer):
     `InverseTimeDecay(128.0, decay_steps=6, decay_rate=1.0)`, the rate
     `128 / (1 + t / 6)`, leaves the worst atom 0.034 from the truth, and
     `refine_steps=2` with `128 / (1 + t / 12)` 0.005. Each refinement step
-    costs two more matrix products the size of `Y A`.
+    costs two more matrix products the size of `Y A`, and the step sizes
+    one of shape `(batch, units, units)`.
 
     With `output_mode="reconstruction"`, `Input -> NeuralSparseCoding` compiled
     with `loss="mse"` and fitted on `(x, x)` reports the reconstruction
@@ -251,7 +263,7 @@ class NeuralSparseCoding(keras.layers.Layer):
 
     Refined codes and a decaying rate: `y` below is the sum of the first
     and third atoms, whose one-step codes, 1.28, carry the cross-talk
-    `0.28` of each other; two refinement steps bring them to 1.022.
+    `0.28` of each other; refinement brings them to the least-squares 1.
 
     >>> schedule = keras.optimizers.schedules.InverseTimeDecay(
     ...     1.0, decay_steps=1, decay_rate=1.0
@@ -263,7 +275,7 @@ class NeuralSparseCoding(keras.layers.Layer):
     >>> _ = layer.dictionary.assign([[1.0, 0.0, 0.28], [0.0, 1.0, 0.96]])
     >>> y = np.array([[1.28, 0.96]], dtype="float32")
     >>> keras.ops.convert_to_numpy(layer(y, training=True)).round(4)
-    array([[1.022, 0.   , 1.022]], dtype=float32)
+    array([[1., 0., 1.]], dtype=float32)
     >>> int(keras.ops.convert_to_numpy(layer.step))
     1
     >>> float(layer.learning_rate(layer.step))

@@ -8,7 +8,8 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from keras import ops
 
-from sparsekeras.layers import KSparse
+from sparsekeras.layers import KSparse, SparseDense
+from sparsekeras.regularizers import KLSparsityRegularizer, WeightDecay
 
 from helpers import check_keras_round_trip, run_layer_test
 
@@ -605,3 +606,84 @@ def test_passes_the_input_mask_to_values_and_indices():
     layer = KSparse(1, return_indices=True)
     values_mask, indices_mask = layer.compute_mask(np.ones((1, 2, 3)), mask)
     assert values_mask is mask and indices_mask is mask
+
+
+@pytest.mark.parametrize("width", [16, 48])
+def test_refuses_an_input_of_another_width_once_built(width):
+    x = np.random.default_rng(0).standard_normal((4, 64)).astype("float32")
+    layer = KSparse(10, alpha=3.0)
+    layer(x[:, :32])
+    with pytest.raises(ValueError, match="expected axis -1 .* value 32"):
+        layer(x[:, :width])
+    assert (
+        ops.convert_to_numpy(layer(x[:, :32]) != 0).sum(axis=1).tolist()
+        == [30] * 4
+    )
+
+
+def test_shared_layer_advances_step_once_per_call():
+    first, second = keras.Input((6,)), keras.Input((6,))
+    shared = KSparse(2, k_start=4, anneal_steps=10)
+    dense = keras.layers.Dense(6)
+    model = keras.Model(
+        [first, second], [shared(dense(first)), shared(dense(second))]
+    )
+    model.compile(optimizer="sgd", loss="mse")
+    x = np.ones((3, 6), "float32")
+
+    model.fit([x, x], [x, x], batch_size=3, epochs=2, verbose=0)
+
+    # Two calls in each of two training steps.
+    assert int(ops.convert_to_numpy(shared.step)) == 4
+
+
+def _one_loss(layer):
+    (loss,) = layer.losses
+    return float(ops.convert_to_numpy(loss))
+
+
+@pytest.mark.parametrize(
+    "regularizer",
+    [WeightDecay(1.0), KLSparsityRegularizer(rho=0.2, beta=1.0)],
+    ids=["weight_decay", "kl_sparsity"],
+)
+def test_activity_regularizer_penalises_the_values_only(regularizer):
+    x = np.random.default_rng(1).uniform(0, 1, (5, 8)).astype("float32")
+    layer = KSparse(
+        2, alpha=2.0, return_indices=True, activity_regularizer=regularizer
+    )
+
+    values, _ = layer(x, training=True)
+
+    expected = regularizer(values) / 5
+    np.testing.assert_allclose(_one_loss(layer), expected, rtol=1e-6)
+    assert layer.activity_regularizer is regularizer
+
+
+def test_activity_regularizer_on_indices_matches_the_dense_output():
+    x = np.random.default_rng(2).standard_normal((5, 8)).astype("float32")
+    dense = KSparse(2, activity_regularizer=WeightDecay(1.0))
+    pair = KSparse(
+        2, return_indices=True, activity_regularizer=WeightDecay(1.0)
+    )
+
+    dense(x)
+    pair(x)
+
+    np.testing.assert_allclose(_one_loss(pair), _one_loss(dense), rtol=1e-6)
+
+
+def test_activity_regularizer_on_indices_trains_and_round_trips(tmp_path):
+    inputs = keras.Input((8,))
+    values, indices = KSparse(
+        2, return_indices=True, activity_regularizer=WeightDecay(0.5)
+    )(keras.layers.Dense(8)(inputs))
+    outputs = SparseDense(8, input_dim=8)((values, indices))
+    model = keras.Model(inputs, outputs)
+    model.compile(optimizer="sgd", loss="mse")
+    x = np.random.default_rng(3).standard_normal((4, 8)).astype("float32")
+
+    model.fit(x, x, batch_size=4, epochs=1, verbose=0)
+
+    assert len(model.losses) == 1
+    check_keras_round_trip(model, x, os.path.join(tmp_path, "m.keras"))

@@ -39,10 +39,21 @@ def _reference_codes(
         kept = np.zeros(correlations.shape, bool)
         np.put_along_axis(kept, order[:, :k], True, axis=1)
     codes = np.where(kept, correlations, 0.0)
+    rate = _refinement_rate(kept, dictionary)
     for _ in range(refine_steps):
         residuals = signals - codes @ dictionary.T
-        codes = np.where(kept, codes + residuals @ dictionary, 0.0)
+        codes = np.where(kept, codes + rate * (residuals @ dictionary), 0.0)
     return codes
+
+
+def _refinement_rate(kept, dictionary):
+    """1 / (the Gershgorin bound on each row's kept atoms' Gram matrix)."""
+    gram = np.abs(dictionary.T @ dictionary)
+    bounds = [
+        gram[np.ix_(row, row)].sum(axis=1).max() if row.any() else 0.0
+        for row in kept
+    ]
+    return np.array([[1.0 / b if b else 0.0] for b in bounds])
 
 
 def _reference_step(signals, dictionary, codes, eta, update, normalize):
@@ -395,6 +406,11 @@ def test_survives_keras_round_trip_after_training(tmp_path):
             "refine_steps",
         ),
         ({"units": 4, "k": 2, "normalize": 1}, TypeError, "normalize"),
+        (
+            {"units": 4, "k": 2, "dictionary_initializer": None},
+            ValueError,
+            "dictionary_initializer",
+        ),
         ({"units": 4, "k": 2, "update": "hebb"}, ValueError, "update"),
         (
             {"units": 4, "k": 2, "output_mode": "sparse"},
@@ -406,6 +422,36 @@ def test_survives_keras_round_trip_after_training(tmp_path):
 def test_invalid_argument_raises_naming_it(kwargs, error, name):
     with pytest.raises(error, match=f"`{name}`"):
         NeuralSparseCoding(**kwargs)
+
+
+@pytest.mark.parametrize(
+    "learning_rate, message",
+    [
+        ({"class_name": "Nope", "config": {}}, "class 'Nope' is not a known"),
+        (
+            keras.optimizers.schedules.ExponentialDecay(
+                float("nan"), decay_steps=1, decay_rate=0.5
+            ),
+            r"learning_rate\(0\)=nan",
+        ),
+        (
+            keras.optimizers.schedules.PolynomialDecay(-0.5, decay_steps=10),
+            r"learning_rate\(0\)=-0.5",
+        ),
+        (
+            keras.optimizers.schedules.serialize(
+                keras.optimizers.schedules.ExponentialDecay(
+                    1e39, decay_steps=1, decay_rate=0.5
+                )
+            ),
+            r"learning_rate\(0\)",
+        ),
+    ],
+    ids=["unknown-class", "nan", "negative", "overflow"],
+)
+def test_unusable_schedule_is_refused_at_construction(learning_rate, message):
+    with pytest.raises(ValueError, match=f"`learning_rate`.*{message}"):
+        NeuralSparseCoding(4, k=2, learning_rate=learning_rate)
 
 
 @pytest.mark.parametrize(
@@ -756,3 +802,116 @@ def test_encode_gives_inference_codes_and_leaves_dictionary_alone():
         atol=1e-6,
     )
     np.testing.assert_array_equal(_numpy(layer.dictionary), dictionary)
+
+
+def _least_squares_codes(signals, dictionary, kept):
+    """Each row's least-squares codes on its kept atoms (minimum norm)."""
+    codes = np.zeros(kept.shape)
+    for row, (signal, support) in enumerate(zip(signals, kept, strict=True)):
+        atoms = dictionary[:, support].astype("float64")
+        codes[row, support] = np.linalg.lstsq(atoms, signal, rcond=None)[0]
+    return codes
+
+
+def _coherent_atoms():
+    """The issue's three atoms: e1 and two at angle 0.3 from it."""
+    c, s = np.cos(0.3), np.sin(0.3)
+    return np.array([[1, c, c], [0, s, 0], [0, 0, s]], "float32")
+
+
+def test_refinement_of_coherent_atoms_approaches_least_squares():
+    dictionary = _coherent_atoms()
+    assert np.linalg.eigvalsh(dictionary.T @ dictionary).max() > 2.8
+    signal = np.array([[1.0, 0.0, 0.0]], "float32")
+    least_squares = np.array([1.0, 0.0, 0.0])
+
+    distances = []
+    for steps in (0, 2, 30, 3000):
+        layer = _layer_with(dictionary, k=3, refine_steps=steps)
+        codes = _numpy(layer(signal))[0]
+        assert np.all(np.isfinite(codes)) and np.abs(codes).max() <= 1.0
+        distances.append(np.linalg.norm(codes - least_squares))
+
+    assert distances == sorted(distances, reverse=True), distances
+    assert distances[-1] < 1e-3 < distances[0] - 1.0, distances
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    input_dim=st.sampled_from([4, 16]),
+    units=st.sampled_from([8, 24]),
+    k=st.integers(1, 6),
+    steps=st.sampled_from([1, 4, 20]),
+    coherence=st.floats(0.0, 3.0),
+)
+def test_refinement_never_moves_away_from_least_squares(
+    seed, input_dim, units, k, steps, coherence
+):
+    # A shared component makes the atoms as coherent as `coherence` asks.
+    rng = np.random.default_rng(seed)
+    raw = rng.standard_normal((input_dim, units)) + coherence * (
+        rng.standard_normal((input_dim, 1))
+    )
+    dictionary = _unit_columns(raw).astype("float32")
+    signals = rng.standard_normal((5, input_dim)).astype("float32")
+    one_step = _numpy(_layer_with(dictionary, k=k)(signals))
+    kept = one_step != 0
+    least_squares = _least_squares_codes(signals, dictionary, kept)
+
+    refined = _numpy(_layer_with(dictionary, k=k, refine_steps=steps)(signals))
+
+    before = np.linalg.norm(one_step - least_squares, axis=1)
+    after = np.linalg.norm(refined - least_squares, axis=1)
+    assert np.all(after <= before * (1 + 1e-4) + 1e-4), (before, after)
+    assert np.all(refined[~kept] == 0)
+
+
+@pytest.mark.parametrize(
+    "units, initializer",
+    [
+        (5, "identity"),
+        (3, "zeros"),
+        (3, keras.initializers.Constant(float("nan"))),
+        (3, keras.initializers.Constant(float("inf"))),
+    ],
+    ids=["identity", "zeros", "nan", "inf"],
+)
+def test_initializer_without_unit_norm_atoms_is_refused_at_build(
+    units, initializer
+):
+    layer = NeuralSparseCoding(units, k=1, dictionary_initializer=initializer)
+    with pytest.raises(ValueError, match="`dictionary_initializer`.*norm"):
+        layer.build((None, 3))
+
+
+def test_huge_initial_atoms_are_scaled_to_unit_norm():
+    layer = NeuralSparseCoding(
+        4, k=1, dictionary_initializer=keras.initializers.Constant(1e30)
+    )
+    layer.build((None, 3))
+    norms = np.linalg.norm(_numpy(layer.dictionary), axis=0)
+    np.testing.assert_allclose(norms, 1.0, rtol=1e-6)
+
+
+@pytest.mark.parametrize("normalize", [True, False])
+def test_overflowing_step_leaves_atoms_finite_and_unit_norm(normalize):
+    layer = NeuralSparseCoding(4, k=2, learning_rate=3e38, normalize=normalize)
+    layer.build((None, 3))
+    before = _numpy(layer.dictionary)
+
+    layer(np.full((2, 3), 1e30, "float32"), training=True)
+
+    after = _numpy(layer.dictionary)
+    assert np.all(np.isfinite(after))
+    np.testing.assert_allclose(np.linalg.norm(after, axis=0), 1.0, rtol=1e-6)
+    # The atoms the step reached overflow, and stay as they were.
+    np.testing.assert_array_equal(after, before)
+
+
+@pytest.mark.parametrize("input_dim", [2, 6])
+def test_refuses_an_input_of_another_width_once_built(input_dim):
+    layer = NeuralSparseCoding(4, k=1)
+    layer(np.ones((2, 3), "float32"))
+    with pytest.raises(ValueError, match="expected axis -1 .* value 3"):
+        layer(np.ones((2, input_dim), "float32"))

@@ -294,3 +294,17 @@ def test_is_registered_under_the_sparsekeras_package():
     name = "sparsekeras>SparseDense"
     assert keras.saving.get_registered_name(SparseDense) == name
     assert keras.saving.get_registered_object(name) is SparseDense
+
+
+@pytest.mark.parametrize(
+    "dtype", ["int8", "uint8", "int16", "uint16", "int32", "int64"]
+)
+def test_takes_indices_of_every_integer_dtype(dtype):
+    values = np.array([[0.5, -1.0], [2.0, 0.25]], "float32")
+    indices = np.array([[1, 3], [0, 2]])
+    layer = SparseDense(2, input_dim=4, kernel_initializer="glorot_uniform")
+    expected = _numpy(layer((values, indices.astype("int32"))))
+
+    outputs = _numpy(layer((values, indices.astype(dtype))))
+
+    np.testing.assert_allclose(outputs, expected, rtol=1e-6)
