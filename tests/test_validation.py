@@ -10,9 +10,11 @@ import numpy as np
 import pytest
 from keras import ops
 
-from sparsekeras._validation import FLOAT32_TINY, INT32_MAX
 from sparsekeras.layers import KSparse, NeuralSparseCoding, SparseDense
 from sparsekeras.regularizers import KLSparsityRegularizer, WeightDecay
+
+FLOAT32_TINY = float(np.finfo(np.float32).tiny)
+INT32_MAX = 2**31 - 1
 
 OUT_OF_RANGE = [
     (KLSparsityRegularizer, {"rho": 1 - 1e-8}, "rho"),
