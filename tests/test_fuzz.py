@@ -50,7 +50,7 @@ BAD_INTEGERS = st.integers(-2, 8) | st.sampled_from(
     [2.0, 2.5, True, None, "2", NAN, np.bool_(1)]
 )
 BAD_NUMBERS = st.floats(-2.0, 0.0) | st.sampled_from(
-    [NAN, INF, -INF, None, True, "1", 1j]
+    [NAN, INF, -INF, None, True, "1", 1j, 1e39, 1e-40]
 )
 
 
@@ -71,9 +71,19 @@ def is_number(value):
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
+def as_float32(value):
+    with np.errstate(over="ignore"):
+        return float(np.float32(value))
+
+
 def finite_at_least(value, minimum, exclusive=False):
-    return math.isfinite(value) and (
-        value > minimum if exclusive else value >= minimum
+    """Whether float32 holds `value` (0 or normal) at or above `minimum`."""
+    value = as_float32(value)
+    normal = value == 0 or abs(value) >= np.finfo(np.float32).tiny
+    return (
+        math.isfinite(value)
+        and normal
+        and (value > minimum if exclusive else value >= minimum)
     )
 
 
@@ -499,7 +509,10 @@ def test_kl_sparsity_raises_naming_the_argument_or_gives_the_penalty(
                 (
                     "rho",
                     is_number(rho),
-                    lambda: finite_at_least(rho, 0, exclusive=True) and rho < 1,
+                    lambda: (
+                        finite_at_least(rho, 0, exclusive=True)
+                        and as_float32(rho) < 1
+                    ),
                 ),
                 ("beta", is_number(beta), lambda: finite_at_least(beta, 0)),
             ]

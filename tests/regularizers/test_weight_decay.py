@@ -17,7 +17,7 @@ kernels = hnp.arrays(
     hnp.array_shapes(min_dims=1, max_dims=3, max_side=5),
     elements=st.floats(-10.0, 10.0, width=32),
 )
-strengths = st.floats(0.0, 1.0)
+strengths = st.floats(0.0, 1.0, width=32, allow_subnormal=False)
 
 
 def regularized_model(kernel_regularizer):
