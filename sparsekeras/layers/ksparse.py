@@ -76,9 +76,10 @@ class KSparse(keras.layers.Layer):
         k_start: integer >= `k`, or `None` (the default) for no annealing.
             The number of entries kept at the first training step. At most
             the size of the last axis.
-        anneal_steps: integer >= 0, defaults to `0`. The number of training
-            steps over which `k_t` goes from `k_start` to `k`; `0` means `k`
-            from the start. A positive value requires `k_start`.
+        anneal_steps: integer in `[0, 2**31 - 1]`, defaults to `0`. The
+            number of training steps over which `k_t` goes from `k_start`
+            to `k`; `0` means `k` from the start. A positive value requires
+            `k_start`.
         return_indices: bool, defaults to `False`. Whether to return the
             kept entries as `(values, indices)` rather than the dense
             output.

@@ -228,7 +228,8 @@ class NeuralSparseCoding(keras.layers.Layer):
             `x`, or `"reconstruction"` to output `A x`.
         dictionary_initializer: initializer for the dictionary, defaults to
             `"random_normal"`; its columns are then scaled to unit norm, so
-            the default draws atoms uniformly from the sphere.
+            the default draws atoms uniformly from the sphere. One giving a
+            zero or non-finite column is refused at build.
         **kwargs: base layer keyword arguments, such as `name` and `dtype`.
 
     Input shape:

@@ -673,17 +673,23 @@ def test_activity_regularizer_on_indices_matches_the_dense_output():
     np.testing.assert_allclose(_one_loss(pair), _one_loss(dense), rtol=1e-6)
 
 
-def test_activity_regularizer_on_indices_trains_and_round_trips(tmp_path):
+def test_training_loss_regularizes_the_values_only(tmp_path):
     inputs = keras.Input((8,))
-    values, indices = KSparse(
+    sparse = KSparse(
         2, return_indices=True, activity_regularizer=WeightDecay(0.5)
-    )(keras.layers.Dense(8)(inputs))
+    )
+    values, indices = sparse(keras.layers.Dense(8)(inputs))
     outputs = SparseDense(8, input_dim=8)((values, indices))
     model = keras.Model(inputs, outputs)
     model.compile(optimizer="sgd", loss="mse")
     x = np.random.default_rng(3).standard_normal((4, 8)).astype("float32")
+    encoder = keras.Model(inputs, values)
+    penalty = WeightDecay(0.5)(encoder(x, training=True)) / 4
+    mse = np.mean((ops.convert_to_numpy(model(x, training=True)) - x) ** 2)
 
-    model.fit(x, x, batch_size=4, epochs=1, verbose=0)
+    history = model.fit(x, x, batch_size=4, epochs=1, verbose=0)
 
-    assert len(model.losses) == 1
+    np.testing.assert_allclose(
+        history.history["loss"][0], mse + float(penalty), rtol=1e-5
+    )
     check_keras_round_trip(model, x, os.path.join(tmp_path, "m.keras"))
