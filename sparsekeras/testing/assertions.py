@@ -97,9 +97,9 @@ def _check_row(row, x, y, k):
             f", expected k={k}",
         )
     ranked = np.where(np.isnan(x), np.inf, x)
-    threshold = np.sort(ranked)[::-1][k - 1]
-    # Kept: a nonzero output, or a zero input wherever it is not too small.
-    treated_as_kept = kept | (zeros & (ranked >= threshold))
+    # The zero inputs that make up the count are kept: which ones is free.
+    treated_as_kept = kept.copy()
+    treated_as_kept[np.flatnonzero(zeros)[: k - kept.sum()]] = True
     dropped = ~treated_as_kept
     if treated_as_kept.any() and dropped.any():
         smallest_kept = ranked[treated_as_kept].min()
