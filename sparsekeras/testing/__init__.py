@@ -7,7 +7,8 @@ invariant on arrays you have, `gradient_of_sum` differentiates on any
 backend, and `sparsekeras.testing.strategies` draws the hard inputs. The
 `check_*` functions and the strategies need hypothesis
 (`pip install "sparsekeras[testing]"`); the rest needs numpy and Keras
-only. See [Property-testing your sparse model](../testing.md).
+only. See
+[Property-testing your sparse model][property-testing-your-sparse-model].
 """
 
 from sparsekeras.testing.assertions import (

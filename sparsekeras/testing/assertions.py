@@ -39,7 +39,7 @@ def assert_keeps_top_k(inputs, outputs, k):
     exactly `k` positions that hold `k` largest values (which of tied
     values is kept is free) and be zero elsewhere. NaN ranks above every
     number and is kept as NaN, the rule of every sparsekeras layer (see
-    the [shared rules](../semantics.md)). An input entry that is 0 may count
+    the [shared rules][shared-rules]). An input entry that is 0 may count
     as kept or dropped, since its output is 0 either way.
 
     Args:

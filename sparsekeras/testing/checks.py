@@ -126,7 +126,7 @@ def check_top_k_layer(
     symbolic call; one `fit` step of `Input -> Dense -> layer`; a call
     under `mixed_float16` and `mixed_bfloat16`. The drawn calls are
     compiled (`predict_on_batch`), as `fit` compiles them. See
-    [Property-testing your sparse model](../testing.md).
+    [Property-testing your sparse model][property-testing-your-sparse-model].
 
     Args:
         layer_factory: a callable with no arguments returning a new,
