@@ -1,5 +1,8 @@
 """The checkers pass correct components and name what a broken one breaks."""
 
+import importlib
+import sys
+
 import keras
 import pytest
 from keras import ops
@@ -138,3 +141,14 @@ def test_kl_sparsity_passes_check_sparsity_regularizer():
 def test_a_penalty_not_zero_at_rho_fails():
     with pytest.raises(AssertionError, match="^zero exactly at rho"):
         check_sparsity_regularizer(lambda: WeightDecay(1.0), rho=0.1)
+
+
+def test_without_hypothesis_checks_say_which_extra_to_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, "hypothesis", None)
+    monkeypatch.delitem(
+        sys.modules, "sparsekeras.testing.strategies", raising=False
+    )
+    with pytest.raises(ImportError, match=r'"sparsekeras\[testing\]"'):
+        check_top_k_layer(lambda: KSparse(1), k=1, input_dim=2)
+    with pytest.raises(ImportError, match=r'"sparsekeras\[testing\]"'):
+        importlib.import_module("sparsekeras.testing.strategies")
