@@ -6,15 +6,6 @@ magnitudes near the ends of the dtype's range, batches of 0 and 1 rows.
 The other strategies draw sizes with `1 <= k <= size`, unit-norm
 dictionaries, and planted sparse signals `y = A x`. Importing this module
 needs hypothesis (`pip install "sparsekeras[testing]"`).
-
-Example:
-
->>> from hypothesis import given
->>> from sparsekeras.testing import strategies
->>> @given(strategies.activations(widths=4))
-... def test_shape(x):
-...     assert x.ndim == 2 and x.shape[1] == 4
->>> test_shape()
 """
 
 import ml_dtypes
@@ -123,6 +114,17 @@ def activations(
 
     Returns:
         A strategy of numpy arrays of rank 2.
+
+    Example:
+
+    >>> from hypothesis import given, settings
+    >>> from sparsekeras.layers import KSparse
+    >>> from sparsekeras.testing import assert_keeps_top_k, strategies
+    >>> @settings(max_examples=10, deadline=None)
+    ... @given(strategies.activations(widths=4))
+    ... def test_keeps_the_top_2(x):
+    ...     assert_keeps_top_k(x, KSparse(2)(x, training=True), k=2)
+    >>> test_keeps_the_top_2()
     """
     batch = draw(_as_strategy(batch_sizes))
     width = draw(_as_strategy(widths))
