@@ -65,10 +65,10 @@ def test_passes_run_layer_test(init_kwargs, tmp_path):
 
 
 def test_passes_check_top_k_layer():
-    check_top_k_layer(lambda: KSparse(3), k=3, input_dim=7, max_examples=10)
+    check_top_k_layer(lambda: KSparse(3), k=3, input_dim=7, max_examples=8)
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=20, deadline=None)
 @given(rows_and_k())
 def test_keeps_the_top_k_of_every_row(data):
     x, k = data
@@ -104,7 +104,7 @@ def _gradient_of_sum(layer, x):
     return gradient_of_sum(lambda x: _values(layer(x)), x)
 
 
-@settings(max_examples=10, deadline=None)
+@settings(max_examples=8, deadline=None)
 @given(rows_and_k(nonzero=True))
 def test_gradient_is_one_on_kept_entries_and_zero_elsewhere(data):
     x, k = data
@@ -520,7 +520,7 @@ def test_returns_compute_dtype_values_under_mixed_precision(policy):
     )
 
 
-@settings(max_examples=10, deadline=None)
+@settings(max_examples=8, deadline=None)
 @given(rows_and_k(nonzero=False))
 def test_gradient_flows_to_the_values_of_the_entries_kept(data):
     x, k = data
