@@ -1,6 +1,7 @@
 """The documentation site builds strictly, and its pages match the code."""
 
 import ast
+import doctest
 import importlib.util
 import os
 import pathlib
@@ -11,7 +12,7 @@ import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
-SUBPACKAGES = ("layers", "regularizers", "datasets")
+SUBPACKAGES = ("layers", "regularizers", "datasets", "testing")
 MODULES = ("visualize", "metrics")
 
 
@@ -41,6 +42,16 @@ def test_site_builds_with_no_warning(tmp_path):
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "KSparse" in (site / "api" / "index.html").read_text()
+
+
+def test_property_testing_page_runs():
+    pytest.importorskip("hypothesis")
+    results = doctest.testfile(
+        str(DOCS / "testing.md"),
+        module_relative=False,
+        optionflags=doctest.NORMALIZE_WHITESPACE | doctest.ELLIPSIS,
+    )
+    assert results.failed == 0, f"{results.failed} example(s) failed"
 
 
 def _names_in_all(path):

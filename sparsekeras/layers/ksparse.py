@@ -22,51 +22,20 @@ class KSparse(keras.layers.Layer):
         y_i = x_i  if i is one of the k largest entries of x,
         y_i = 0    otherwise,
 
-    with exactly `k` entries kept: among values tied at the threshold, the
-    lower indices are kept first. Gradients flow through the kept entries
-    only (`dy_i/dx_i` is 1 there and 0 elsewhere). At inference the layer
-    keeps the `min(round(alpha * k), size)` largest entries instead, the
-    paper's alpha-k encoding, where `size` is the last axis; `round` breaks
-    halves to even, as Python's does.
+    with exactly `k` entries kept (among ties at the threshold, the lower
+    indices first) and gradients through the kept entries only. At
+    inference it keeps the `min(round(alpha * k), size)` largest instead,
+    the paper's alpha-k encoding. With `k_start`, the training `k` is
+    annealed over the first `T = anneal_steps` training calls, counted by
+    the non-trainable weight `step`:
 
-    With `k_start`, the `k` used in training is annealed linearly, as the
-    paper does to avoid dead units (it counts epochs; this layer counts
-    training steps): at step `t` (the number of earlier training calls,
-    counted by the non-trainable weight `step`)
+        k_t = round(k_start + (k - k_start) * min(t, T) / T).
 
-        k_t = round(k_start + (k - k_start) * min(t, T) / T),
-
-    with `T = anneal_steps`, so `k_t` goes from `k_start` down to `k` over
-    the first `T` training calls. `step` is saved with the model, so a
-    resumed training continues the schedule where it stopped, and `k_t` is
-    a tensor, so changing it never retraces a compiled train step. `step`
-    is made by every `KSparse` and counts its training calls; it is an
-    integer (int64 on TensorFlow, int32 on JAX and PyTorch: Keras's `"int"`,
-    as for an optimizer's `iterations`).
-
-    Integer and bool inputs are cast to the layer's compute dtype, as Keras
-    autocasts floating ones. `±inf` are ordinary values, kept when among
-    the largest and zeroed otherwise. NaN ranks above every number (tied
-    with `+inf`, lower indices first), so a row holding NaN keeps its NaN
-    entries, which stay NaN, and fills the rest of its `k` with its largest
-    numbers: NaN in, NaN out, still exactly `k` entries per row, the same
-    ones on every backend. An empty batch (or any other axis but the last
-    of size 0) gives an empty output.
-
-    With `return_indices=True` the layer returns the kept entries as a pair
-    `(values, indices)` instead of the dense output, for a decoder that
-    gathers only the rows it needs (`SparseDense`). Each row gives `width`
-    positions, where
-
-        width = max(k_train, min(round(alpha * k), size)),
-
-    `k_train` being `k_start` when `k` is annealed and `k` otherwise, so
-    the shape is the same in training and at inference. A row holds its
-    `width` largest entries, largest first (NaN first, ties in index
-    order): the entries the dense output keeps, then the next largest ones
-    with value 0, whose indices are valid but add nothing to a decoder.
-    Scattering `values` to `indices` gives the dense output exactly, and
-    the same indices, on every backend; gradients flow through `values`.
+    NaN, `±inf`, empty batches and integer inputs follow the
+    [shared rules][shared-rules]; the schedule, the pitfalls and
+    `return_indices` are explained on the
+    [KSparse page][ksparse-page] and under
+    [Sparse decoding][sparse-decoding].
 
     Args:
         k: positive integer, the number of entries kept per row in training
@@ -81,20 +50,18 @@ class KSparse(keras.layers.Layer):
             to `k`; `0` means `k` from the start. A positive value requires
             `k_start`.
         return_indices: bool, defaults to `False`. Whether to return the
-            kept entries as `(values, indices)` rather than the dense
-            output.
+            kept entries as `(values, indices)`, largest first, for
+            `SparseDense`, rather than the dense output.
         **kwargs: base layer keyword arguments, such as `name` and `dtype`.
 
     Input shape:
-        Tensor of any rank >= 2, e.g. `(batch_size, units)` or
-        `(batch_size, height, width, channels)`, whose last axis is known.
-        The top k are taken along the last axis. A scalar or a rank-1
-        input raises a `ValueError` when the layer is built.
+        Tensor of any rank >= 2, e.g. `(batch_size, units)`, whose last
+        axis is known.
 
     Output shape:
         Same shape as the input. With `return_indices=True`, a pair of
-        tensors of shape `(..., width)`: the values, in the compute dtype,
-        and their `int32` indices along the last axis of the input.
+        `(..., width)` tensors, values and `int32` indices, where
+        `width = max(k_train, min(round(alpha * k), size))`.
 
     Example:
 
@@ -110,12 +77,7 @@ class KSparse(keras.layers.Layer):
     >>> keras.ops.convert_to_numpy(layer(x))
     array([[0. , 0.9, 0.4, 0.7],
            [0.5, 0.5, 0.5, 0. ]], dtype=float32)
-    >>> int(layer.step.numpy())
-    1
     >>> values, indices = KSparse(k=2, return_indices=True)(x)
-    >>> keras.ops.convert_to_numpy(values)
-    array([[0.9, 0.7],
-           [0.5, 0.5]], dtype=float32)
     >>> keras.ops.convert_to_numpy(indices)
     array([[1, 3],
            [0, 1]], dtype=int32)

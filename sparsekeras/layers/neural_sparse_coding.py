@@ -97,114 +97,37 @@ class NeuralSparseCoding(keras.layers.Layer):
     """Sparse codes over a dictionary learned by a neural, Hebbian-like rule.
 
     The layer holds a dictionary `A` of shape `(input_dim, units)` whose
-    columns (the atoms) have unit norm. Each input row `y` is decoded in one
-    step, `x = hard_threshold(A^T y)`: with `threshold`, entries with
-    `|value| < threshold` become zero; with `k`, exactly the `k` entries of
-    largest magnitude are kept (among ties, the lower indices first). For a
-    batch `Y` of shape `(batch, input_dim)` the codes are
-    `X = hard_threshold(Y A)`, of shape `(batch, units)`. With
-    `refine_steps=s`, the codes are then refined `s` times on the entries
-    that `hard_threshold` kept (the mask `M`):
+    columns (the atoms) have unit norm, and codes a batch `Y` of shape
+    `(batch, input_dim)` in one step, `X = hard_threshold(Y A)`: with
+    `threshold`, entries with `|value| < threshold` become zero; with `k`,
+    exactly the `k` entries of largest magnitude are kept. `refine_steps`
+    then takes `s` gradient steps on `||y - A x||^2 / 2` over the kept
+    entries (mask `M`), toward the least-squares codes:
 
         X <- X + M * (eta_r (Y - X A^T) A)        (elementwise `*`)
 
-    steps of gradient descent on `||y - A x||^2 / 2` over the kept entries
-    `S` of each row, which take `x_S` toward the least-squares codes
-    `(A_S^T A_S)^-1 A_S^T y` and never away from them: each row's step
-    `eta_r = 1 / max_{i in S} sum_{j in S} |A_i . A_j|` is at most one over
-    the largest eigenvalue of `A_S^T A_S` (Gershgorin's bound), so the
-    refinement converges for any dictionary (about 1 for a few incoherent
-    atoms, smaller for coherent ones).
+    with a step `eta_r` per row of at most one over the largest
+    eigenvalue of `A_S^T A_S` (Gershgorin's bound), so the codes
+    converge for any dictionary.
 
-    Each call with `training=True` also moves the dictionary one step of the
-    paper's neural update, the batch mean of `(y - A x) sign(x)^T`:
+    Each call with `training=True` also moves the dictionary one step of
+    the paper's neural update (`X` in place of `sign(X)` for
+    `update="olshausen_field"`), with the codes of the dictionary from
+    before the step:
 
         R = Y - X A^T
         A <- A + eta * R^T sign(X) / batch
         A <- A with every column divided by its norm   (if `normalize`)
 
-    where `eta` is `learning_rate`, or `learning_rate(t)` when it is a
-    schedule (below).
-
-    `update="olshausen_field"` uses `X` in place of `sign(X)`, the rule of
-    Olshausen & Field that the paper analyses beside its own. The codes (or
-    the reconstruction) returned are computed with the dictionary as it was
-    before the step. The dictionary is a non-trainable weight: no gradient
-    reaches it, it learns by this rule alone inside an ordinary `model.fit`,
-    with no reconstruction loss needed. The step is a variable assignment in
-    `call`, computed in float32 under any dtype policy, as
-    BatchNormalization updates its moving statistics, so it runs inside
-    `tf.function` and JAX `jit`. As with BatchNormalization, a layer with
-    `trainable = False` is frozen: training calls leave its dictionary as
-    it is. Gradients do flow from the codes to the inputs (through the kept
-    entries of `Y A` and any refinement steps), so the layer may follow
-    trainable layers.
-
-    Under data parallelism the dictionary takes the step of the global
-    batch, once per training step: with `tf.distribute` each replica steps
-    by its rows and the dictionary (a `"mean"`-aggregated variable) adds
-    the replicas' mean step, then renormalises; JAX's
-    `keras.distribution.DataParallel` computes the step on the global batch.
-    Either way it matches one device on the same global batches.
-
-    On choosing `learning_rate`: an atom is active in about `k / m` of the
-    rows (`k` active atoms per row, `m = units`), so one batch moves it by
-    a fraction `c = learning_rate * (k / m) * E|x_i|` of its distance to
-    the atom it converges to, `x_i` being its code where it is active
-    (`E[x_i^2]` in place of `E|x_i|` for `"olshausen_field"`). The paper
-    takes the rate of order `m / k`, i.e. a constant `c`. A small `c` is
-    stable and settles close; a large one settles noisily (as an atom
-    sees only `batch * k / m` rows per batch) or diverges. The default,
-    `1.0`, is on the cautious side. For incoherent atoms with
-    `m / k = 256` and `|x_i|` between 1 and 2 (`c` about 0.006) it brings
-    atoms 0.3 away from the truth to within 0.1 of it in about 300 batches
-    of 128; `learning_rate=4` (`c` about 0.02) does it in under 100
-    batches of 256. On MNIST digits with the pixel mean removed
-    (`units=256, k=20`) it trains without diverging, though `0.1` to `0.5`
-    reconstruct better and `2` diverges. Raw, uncentred pixels need about
-    `0.1`: their atoms grow alike, so that `A^T y` overshoots.
-
-    A constant rate leaves every atom jittering about its fixed point, the
-    more the larger `c`. A `keras.optimizers.schedules.LearningRateSchedule`
-    as `learning_rate` lowers the rate as training goes on: step `t` (the
-    number of earlier training calls, counted by the non-trainable integer
-    weight `step`, which only a layer with a schedule has) uses
-    `learning_rate(t)`. A large rate then recovers a dictionary quickly and
-    a small one settles it closely. `step` is saved with the model, so a
-    resumed training continues the schedule, and the rate is a tensor, so
-    it changes without retracing a compiled train step. Under
-    `tf.distribute`, `step` counts global steps (only the first replica's
-    increment is kept), as `KSparse`'s does.
-
-    A schedule alone stops short of the truth, for the update with one-step
-    codes is biased: `A^T y` gives each active atom `j` its code plus the
-    cross-talk `<A_j, A_i> x_i` of every other active atom `i`, and the
-    update of `A_i` subtracts `A_j <A_j, A_i> |x_i|` on average, so the true
-    dictionary is not a fixed point. Arora et al. describe this systematic
-    bias, and a modified update that removes it. `refine_steps` removes it
-    at its source instead: least-squares codes on the true support of a
-    signal of the true dictionary are exact, and the residual is zero. In
-    the theorem's setting (`n = 512`, `m = 1024`, `k = 4`, atoms 0.3 from
-    the truth, batches of 4096, `threshold=0.5`), after 66 batches
-    `InverseTimeDecay(128.0, decay_steps=6, decay_rate=1.0)`, the rate
-    `128 / (1 + t / 6)`, leaves the worst atom 0.034 from the truth, and
-    `refine_steps=2` with `128 / (1 + t / 12)` 0.005. Each refinement step
-    costs two more matrix products the size of `Y A`, and the step sizes
-    one of shape `(batch, units, units)`.
-
-    With `output_mode="reconstruction"`, `Input -> NeuralSparseCoding` compiled
-    with `loss="mse"` and fitted on `(x, x)` reports the reconstruction
-    cost as its loss while the dictionary learns. Such a model has no
-    trainable weights, and Keras's TensorFlow and PyTorch trainers warn
-    "The model does not have any trainable weights." each `fit`; the
-    warning is harmless here.
-
-    Integer and bool inputs are cast to float32, as floating ones are. An
-    empty batch gives empty codes and steps the dictionary by zero. NaN in,
-    NaN out: a NaN in a row makes every entry of its `A^T y` NaN, which is
-    kept (the first `k` entries with `k`, all with `threshold`), so its
-    codes show the NaN; in training the step then turns the dictionary NaN,
-    as a NaN batch does to BatchNormalization's moving statistics.
+    where `eta` is `learning_rate`, or `learning_rate(t)` for a schedule,
+    `t` counted by the non-trainable weight `step`. The dictionary is a
+    non-trainable weight updated in `call`, in float32, as
+    BatchNormalization updates its moving statistics: no gradient reaches
+    it, and `trainable = False` freezes it; gradients do flow from the
+    codes to the inputs. How to choose `learning_rate`, schedules and
+    refined codes, and the pitfalls are on the
+    [NeuralSparseCoding page][neural-sparse-coding-page]; NaN, empty batches and
+    integer inputs follow the [shared rules][shared-rules].
 
     Args:
         units: positive integer, the number of atoms `m`.
@@ -216,7 +139,7 @@ class NeuralSparseCoding(keras.layers.Layer):
         learning_rate: number > 0, defaults to `1.0`, or a
             `keras.optimizers.schedules.LearningRateSchedule` (or its
             serialized dict) called with the training step. The rate `eta`
-            of the batch-mean update; see above for how to choose it.
+            of the batch-mean update.
         refine_steps: integer >= 0, defaults to `0`. The number of
             gradient steps that refine the codes on their kept entries,
             in training and inference alike; `0` keeps the one-step codes.
@@ -227,15 +150,13 @@ class NeuralSparseCoding(keras.layers.Layer):
         output_mode: `"codes"` (the default) to output the sparse codes
             `x`, or `"reconstruction"` to output `A x`.
         dictionary_initializer: initializer for the dictionary, defaults to
-            `"random_normal"`; its columns are then scaled to unit norm, so
-            the default draws atoms uniformly from the sphere. One giving a
-            zero or non-finite column is refused at build.
+            `"random_normal"` (atoms uniform on the sphere once scaled to
+            unit norm). One giving a zero or non-finite column is refused
+            at build.
         **kwargs: base layer keyword arguments, such as `name` and `dtype`.
 
     Input shape:
-        2D tensor `(batch_size, input_dim)`, `input_dim` known and
-        positive; any other shape raises a `ValueError` when the layer is
-        built.
+        2D tensor `(batch_size, input_dim)`, `input_dim` known.
 
     Output shape:
         `(batch_size, units)` for `output_mode="codes"`,
@@ -253,34 +174,12 @@ class NeuralSparseCoding(keras.layers.Layer):
     >>> codes = layer(y, training=True)
     >>> keras.ops.convert_to_numpy(codes)
     array([[2., 0., 0.]], dtype=float32)
-    >>> keras.ops.convert_to_numpy(layer.decode(codes)).round(4)
-    array([[1.9403, 0.4851]], dtype=float32)
     >>> keras.ops.convert_to_numpy(layer.dictionary).round(4)
     array([[0.9701, 0.    , 0.6   ],
            [0.2425, 1.    , 0.8   ]], dtype=float32)
 
-    Here the residual `y - A x = [0, 0.5]` moved the active atom from
-    `[1, 0]` to `[1, 0.25]` before renormalisation.
-
-    Refined codes and a decaying rate: `y` below is the sum of the first
-    and third atoms, whose one-step codes, 1.28, carry the cross-talk
-    `0.28` of each other; refinement brings them to the least-squares 1.
-
-    >>> schedule = keras.optimizers.schedules.InverseTimeDecay(
-    ...     1.0, decay_steps=1, decay_rate=1.0
-    ... )
-    >>> layer = NeuralSparseCoding(
-    ...     3, k=2, learning_rate=schedule, refine_steps=2
-    ... )
-    >>> layer.build((None, 2))
-    >>> _ = layer.dictionary.assign([[1.0, 0.0, 0.28], [0.0, 1.0, 0.96]])
-    >>> y = np.array([[1.28, 0.96]], dtype="float32")
-    >>> keras.ops.convert_to_numpy(layer(y, training=True)).round(4)
-    array([[1., 0., 1.]], dtype=float32)
-    >>> int(keras.ops.convert_to_numpy(layer.step))
-    1
-    >>> float(layer.learning_rate(layer.step))
-    0.5
+    The residual `y - A x = [0, 0.5]` moved the active atom from `[1, 0]`
+    to `[1, 0.25]` before renormalisation.
 
     Reference:
         - [Arora, Ge, Ma & Moitra, 2015. Simple, Efficient, and Neural

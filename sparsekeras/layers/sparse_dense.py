@@ -25,10 +25,8 @@ class SparseDense(keras.layers.Layer):
     repeated index adds its values, as the scatter of `x` would.
 
     Indices of any integer dtype are taken (those other than int32 and
-    int64 are cast to int32). They must lie in `[0, input_dim)`; as for
-    `keras.ops.take`, a negative one counts from the end, and what a
-    larger one does is the backend's (TensorFlow and PyTorch raise on a
-    CPU, JAX gives NaN).
+    int64 are cast to int32) and must lie in `[0, input_dim)`; see
+    [Sparse decoding][sparse-decoding] for the others and for the costs.
 
     Args:
         units: positive integer, the size of the output.
@@ -71,15 +69,6 @@ class SparseDense(keras.layers.Layer):
     >>> dense = keras.layers.Dense(3, kernel_initializer="ones")
     >>> keras.ops.convert_to_numpy(dense(KSparse(k=2)(x)))
     array([[3.5, 3.5, 3.5]], dtype=float32)
-
-    In a k-sparse autoencoder the decoder takes the encoder's pair:
-
-    >>> inputs = keras.Input((8,))
-    >>> codes = keras.layers.Dense(64)(inputs)
-    >>> sparse = KSparse(k=4, return_indices=True)(codes)
-    >>> outputs = SparseDense(8, input_dim=64)(sparse)
-    >>> keras.Model(inputs, outputs).output_shape
-    (None, 8)
 
     Reference:
         - [Makhzani & Frey, 2013. k-Sparse Autoencoders](

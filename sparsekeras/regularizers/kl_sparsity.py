@@ -64,42 +64,17 @@ class KLSparsityRegularizer(keras.regularizers.Regularizer):
     `rho` and `rho_hat`. It is 0 when every unit's mean activation equals
     `rho` and grows without bound as a mean activation nears 0 or 1.
 
-    The penalty is computed in float32 whatever the activations' dtype, so
-    it is the same under the `mixed_float16` and `mixed_bfloat16` policies.
-    `rho_hat` is clipped into `[EPSILON, 1 - EPSILON]` (`EPSILON = 1e-7`), so
-    dead or saturated units (means of exactly 0 or 1) give a large but finite
-    penalty and finite gradients (zero for a clipped unit). Round-off can
-    leave a unit's KL a hair below 0 when `rho_hat` is within a few float32
-    steps of `rho`; it is clamped at 0 so the penalty is never negative. An
-    empty batch has no mean activation and contributes 0.
-
-    Integer and bool activations are cast to float32. Every axis but the
-    last is averaged over, so a rank-1 input is a single row of units and a
-    scalar a single unit. Activations that are not probabilities are
-    allowed: their means are clipped like any other, and infinite ones
-    count as `±BOUND` (`2**100`), so the penalty stays finite. NaN in, NaN
-    out: a NaN activation makes the penalty NaN, so a diverged layer shows
-    in the loss instead of hiding behind a finite penalty.
-
-    Pitfall: use it as an `activity_regularizer`. Keras 3.14 and later
-    divide whatever an activity regularizer returns by the batch size before
-    adding it to the loss (`Layer.__call__`, keras PR 22021); 3.13 and
-    earlier do not. The KL penalty is already a per-batch mean, so that
-    division would shrink it as the batch grows. `__call__`, the hook Keras
-    calls, therefore returns `penalty(x)` times the batch size on Keras 3.14+
-    and `penalty(x)` itself on older versions (decided once, from
-    `keras.version()`), and the amount that reaches `model.losses` and the
-    training loss is exactly `penalty(x)` on every Keras this package
-    supports. Call `penalty(x)` yourself for the formula's value; as a
-    `kernel_regularizer`, whose value Keras never divides, it would be
-    scaled by the kernel's first dimension.
-
-    Under data parallelism the penalty is that of the global batch, not an
-    average of the replicas' penalties (which would differ, the KL being
-    nonlinear in `rho_hat`): with `tf.distribute`, `rho_hat` is all-reduced
-    across replicas, so training matches one device on the same global
-    batches as long as every replica gets at least one row; JAX's
-    `keras.distribution.DataParallel` computes it on the global batch.
+    Use it as an `activity_regularizer`: Keras 3.14+ divides what an
+    activity regularizer returns by the batch size, so `__call__` returns
+    `penalty(x)` times the batch size there (`penalty(x)` itself on older
+    Keras), and exactly `penalty(x)` reaches the loss on every supported
+    Keras. Call `penalty(x)` for the formula's value. It is computed in
+    float32, with `rho_hat` clipped into `[EPSILON, 1 - EPSILON]` so that
+    dead or saturated units give a large but finite penalty; NaN,
+    infinities, empty batches and integer inputs follow the
+    [shared rules][shared-rules]. The pitfalls, data parallelism and the
+    reason for the batch-size factor are on the
+    [KLSparsityRegularizer page][kl-sparsity-page].
 
     Args:
         rho: float in `(0, 1)`, the target mean activation of every unit.

@@ -5,11 +5,16 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from hypothesis.extra import numpy as hnp
 from keras import ops
 
 from sparsekeras.layers import KSparse, SparseDense
 from sparsekeras.regularizers import KLSparsityRegularizer, WeightDecay
+from sparsekeras.testing import (
+    assert_keeps_top_k,
+    check_top_k_layer,
+    gradient_of_sum,
+    strategies,
+)
 
 from helpers import check_keras_round_trip, run_layer_test
 
@@ -25,29 +30,17 @@ def _schedule(k, k_start, anneal_steps, t):
 
 
 @st.composite
-def rows_and_k(draw, low=-3, high=3, nonzero=True):
-    """Small float rows of integers from [low, high], so ties abound."""
-    batch = draw(st.integers(1, 4))
-    size = draw(st.integers(1, 8))
-    elements = st.integers(low, high)
-    if nonzero:
-        elements = elements.filter(bool)
-    x = draw(hnp.arrays("int32", (batch, size), elements=elements))
-    return x.astype("float32"), draw(st.integers(1, size))
-
-
-@st.composite
-def distinct_rows_and_k(draw):
-    size = draw(st.integers(1, 8))
+def rows_and_k(draw, min_value=None, nonzero=False):
+    """`(x, k)`: a batch of hard rows, `1 <= k <= x.shape[-1]`."""
+    size, k = draw(strategies.sizes_and_k(max_size=8))
     x = draw(
-        hnp.arrays(
-            "float32",
-            (draw(st.integers(1, 4)), size),
-            elements=st.integers(-1000, 1000).map(float),
-            unique=True,
+        strategies.activations(
+            batch_sizes=(1, 2, 4), widths=size, min_value=min_value
         )
     )
-    return x, draw(st.integers(1, size))
+    if nonzero:
+        x[x == 0] = 1
+    return x, k
 
 
 @pytest.mark.parametrize(
@@ -72,12 +65,15 @@ def test_passes_run_layer_test(init_kwargs, tmp_path):
     )
 
 
-@settings(max_examples=30, deadline=None)
+def test_passes_check_top_k_layer():
+    check_top_k_layer(lambda: KSparse(3), k=3, input_dim=7, max_examples=8)
+
+
+@settings(max_examples=20, deadline=None)
 @given(rows_and_k())
-def test_keeps_exactly_k_per_row(data):
+def test_keeps_the_top_k_of_every_row(data):
     x, k = data
-    y = _train(KSparse(k), x)
-    np.testing.assert_array_equal(np.count_nonzero(y, axis=-1), k)
+    assert_keeps_top_k(x, _train(KSparse(k), x), k)
 
 
 def test_keeps_exactly_k_of_all_equal_rows_lowest_indices_first():
@@ -86,7 +82,7 @@ def test_keeps_exactly_k_of_all_equal_rows_lowest_indices_first():
 
 
 @settings(max_examples=20, deadline=None)
-@given(rows_and_k())
+@given(rows_and_k(nonzero=True))
 def test_ties_at_the_threshold_keep_lower_indices_first(data):
     x, k = data
     y = _train(KSparse(k), x)
@@ -99,84 +95,18 @@ def test_ties_at_the_threshold_keep_lower_indices_first(data):
         np.testing.assert_array_equal(np.flatnonzero(row_kept), ties[:n_kept])
 
 
-@settings(max_examples=20, deadline=None)
-@given(rows_and_k())
-def test_kept_values_equal_the_inputs(data):
-    x, k = data
-    y = _train(KSparse(k), x)
-    kept = y != 0
-    np.testing.assert_array_equal(y[kept], x[kept])
-
-
-@settings(max_examples=20, deadline=None)
-@given(rows_and_k())
-def test_kept_entries_are_the_largest(data):
-    x, k = data
-    y = _train(KSparse(k), x)
-    kept = y != 0
-    for row, row_kept in zip(x, kept, strict=True):
-        if not row_kept.all():
-            assert row[row_kept].min() >= row[~row_kept].max()
-
-
-@settings(max_examples=20, deadline=None)
-@given(rows_and_k(low=0, nonzero=False))
-def test_is_idempotent_on_non_negative_inputs(data):
-    x, k = data
-    layer = KSparse(k)
-    once = _train(layer, x)
-    np.testing.assert_array_equal(_train(layer, once), once)
-
-
-@settings(max_examples=20, deadline=None)
-@given(distinct_rows_and_k(), st.randoms(use_true_random=False))
-def test_is_equivariant_to_permutations_of_the_last_axis(data, random):
-    x, k = data
-    permutation = list(range(x.shape[-1]))
-    random.shuffle(permutation)
-    layer = KSparse(k)
-    np.testing.assert_array_equal(
-        _train(layer, x[:, permutation]), _train(layer, x)[:, permutation]
-    )
-
-
 def _values(outputs):
     """The dense output, or the values of a `(values, indices)` pair."""
     return outputs[0] if isinstance(outputs, tuple) else outputs
 
 
 def _gradient_of_sum(layer, x):
-    """d sum(values of layer(x, training=True)) / dx with the backend's."""
-    if BACKEND == "tensorflow":
-        import tensorflow as tf
-
-        x = tf.constant(x)
-        with tf.GradientTape() as tape:
-            tape.watch(x)
-            total = tf.reduce_sum(_values(layer(x, training=True)))
-        return tape.gradient(total, x).numpy()
-    if BACKEND == "jax":
-        import jax
-
-        layer.build(x.shape)
-        state = [v.value for v in layer.non_trainable_variables]
-
-        def total(x):
-            y, _ = layer.stateless_call([], state, x, training=True)
-            return _values(y).sum()
-
-        return np.asarray(jax.grad(total)(x))
-    if BACKEND == "torch":
-        import torch
-
-        x = torch.tensor(x, requires_grad=True)
-        _values(layer(x, training=True)).sum().backward()
-        return x.grad.cpu().numpy()
-    pytest.skip(f"no gradient helper for the {BACKEND} backend")
+    """d sum(values of layer(x, training=True)) / dx."""
+    return gradient_of_sum(lambda x: _values(layer(x)), x)
 
 
-@settings(max_examples=15, deadline=None)
-@given(rows_and_k())
+@settings(max_examples=8, deadline=None)
+@given(rows_and_k(nonzero=True))
 def test_gradient_is_one_on_kept_entries_and_zero_elsewhere(data):
     x, k = data
     kept = _train(KSparse(k), x) != 0
@@ -477,7 +407,7 @@ def test_indices_are_the_k_largest_largest_first_ties_by_index(data):
 
 
 @settings(max_examples=20, deadline=None)
-@given(rows_and_k(), st.sampled_from([1.5, 2.0, 4.0]))
+@given(rows_and_k(nonzero=True), st.sampled_from([1.5, 2.0, 4.0]))
 def test_extra_width_holds_the_next_largest_with_value_zero(data, alpha):
     x, k = data
     values, indices = _pair(KSparse(k, alpha=alpha, return_indices=True), x)
@@ -591,7 +521,7 @@ def test_returns_compute_dtype_values_under_mixed_precision(policy):
     )
 
 
-@settings(max_examples=10, deadline=None)
+@settings(max_examples=8, deadline=None)
 @given(rows_and_k(nonzero=False))
 def test_gradient_flows_to_the_values_of_the_entries_kept(data):
     x, k = data
