@@ -8,6 +8,8 @@ codes and weights, as plain numpy so they can be checked by hand.
 import keras
 import numpy as np
 
+from sparsekeras.sparse_metrics import FVU, L0, DeadFraction  # noqa: F401
+
 PROBE_BATCH_SIZE = 256
 
 

@@ -1,7 +1,8 @@
 """Layers that make activations sparse, and one that decodes sparse codes."""
 
+from sparsekeras.layers.batch_top_k import BatchTopK
 from sparsekeras.layers.ksparse import KSparse
 from sparsekeras.layers.neural_sparse_coding import NeuralSparseCoding
 from sparsekeras.layers.sparse_dense import SparseDense
 
-__all__ = ["KSparse", "NeuralSparseCoding", "SparseDense"]
+__all__ = ["BatchTopK", "KSparse", "NeuralSparseCoding", "SparseDense"]
