@@ -12,6 +12,7 @@ from sparsekeras._validation import (
     check_float,
     check_int,
 )
+from sparsekeras.layers._selection import keep_top_k
 from sparsekeras.layers.batch_top_k import BatchTopK
 from sparsekeras.layers.ksparse import KSparse
 from sparsekeras.sparse_metrics import FVU, L0
@@ -269,10 +270,11 @@ class SparseAutoencoder(keras.Model):
         """Updates `samples_since_fired`; returns the dead mask before."""
         dead = self._dead()
         fired = ops.cast(ops.not_equal(codes, 0), "float32")
-        before = ops.convert_to_tensor(self.samples_seen)
+        # A copy: on TensorFlow `convert_to_tensor` gives the variable.
+        before = ops.copy(self.samples_seen)
         self.samples_seen.assign_add(ops.cast(rows, "int32"))
         # The global batch: `samples_seen` adds up the replicas' rows.
-        batch = ops.convert_to_tensor(self.samples_seen) - before
+        batch = ops.copy(self.samples_seen) - before
         if keras.backend.backend() == "tensorflow":
             fired, _ = ops.moments(fired, (0,), synchronized=True)
         else:
@@ -286,13 +288,8 @@ class SparseAutoencoder(keras.Model):
     def _aux_loss(self, x, reconstruction, pre, dead):
         residual = ops.stop_gradient(x - reconstruction)
         candidates = ops.where(dead, pre, float("-inf"))
-        _, indices = ops.top_k(candidates, self._aux_k)
-        values = ops.relu(ops.take_along_axis(candidates, indices, axis=-1))
-        aux_codes = ops.sum(
-            ops.expand_dims(values, -1)
-            * ops.one_hot(indices, self.units, dtype=values.dtype),
-            axis=-2,
-        )
+        # Live latents and dead ones beyond the top aux_k give 0.
+        aux_codes = ops.relu(keep_top_k(candidates, self._aux_k, self._aux_k))
         aux = ops.matmul(aux_codes, self._decoder(True))
         loss = _fvu(residual, aux)
         return ops.where(ops.any(dead), loss, ops.zeros_like(loss))
