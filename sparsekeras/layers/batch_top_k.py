@@ -28,7 +28,7 @@ class BatchTopK(keras.layers.Layer):
     kept entries only. Under `tf.distribute` each replica selects among
     its own rows and θ takes the replicas' mean update; under JAX's
     `DataParallel` the selection is over the global batch. See
-    [Sparse autoencoders](../sparse-autoencoders.md).
+    [Sparse autoencoders](sparse-autoencoders.md).
 
     Args:
         k: positive integer, the mean number of entries kept per row in

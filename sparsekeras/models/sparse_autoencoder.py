@@ -34,7 +34,7 @@ class SparseAutoencoder(keras.Model):
     fired (been nonzero) for `dead_after` training samples: the weight
     `samples_since_fired` (saturating at `dead_after`) tracks it, over the
     global batch under a distribution. Each mitigation is switchable; see
-    [Sparse autoencoders](../sparse-autoencoders.md) for what each does,
+    [Sparse autoencoders](sparse-autoencoders.md) for what each does,
     its measured share, and distribution.
 
     Args:
