@@ -34,12 +34,16 @@ DEFAULT_MNIST = Path(__file__).resolve().parents[2] / "shared/data/mnist.npz"
 def load(path):
     if Path(path).exists():
         with np.load(path) as data:
-            splits = [data[k] for k in ("x_train", "y_train", "x_test", "y_test")]
+            splits = [
+                data[k] for k in ("x_train", "y_train", "x_test", "y_test")
+            ]
     else:
         (xa, ya), (xb, yb) = datasets.load_mnist()
         splits = [xa, ya, xb, yb]
     x_train, y_train, x_test, y_test = splits
-    flat = [x.reshape(len(x), -1).astype("float32") / 255 for x in (x_train, x_test)]
+    flat = [
+        x.reshape(len(x), -1).astype("float32") / 255 for x in (x_train, x_test)
+    ]
     return flat[0], y_train, flat[1], y_test
 
 

@@ -35,9 +35,7 @@ from sparsekeras.models import SparseAutoencoder  # noqa: E402
 
 INPUT_DIM, FEATURES, ACTIVE, UNITS, K = 64, 512, 5, 512, 5
 ZIPF_EXPONENT = 1.0
-PLAIN = dict(
-    tied_init=False, unit_norm_decoder=False, pre_bias=None, aux_k=0
-)
+PLAIN = dict(tied_init=False, unit_norm_decoder=False, pre_bias=None, aux_k=0)
 CASES = {
     "plain TopK": PLAIN,
     "+ encoder = decoder transpose": dict(PLAIN, tied_init=True),

@@ -104,7 +104,9 @@ print(f"dead latents: {dead.sum()} of {LATENTS}")
 
 head = keras.Model(hidden, outputs)
 spliced = head.predict(sae.predict(test_activations, verbose=0), verbose=0)
-print(f"MLP accuracy through the SAE: {np.mean(spliced.argmax(1) == y_test):.3f}")
+print(
+    f"MLP accuracy through the SAE: {np.mean(spliced.argmax(1) == y_test):.3f}"
+)
 
 """
 ## Read the features

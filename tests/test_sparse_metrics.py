@@ -49,7 +49,9 @@ def test_dead_fraction_counts_units_that_never_fired_since_reset():
 def test_metrics_serve_in_compile_for_any_model():
     x = np.random.default_rng(2).normal(size=(32, 4)).astype("float32")
     inputs = keras.Input((4,))
-    model = keras.Model(inputs, keras.layers.Dense(4, activation="relu")(inputs))
+    model = keras.Model(
+        inputs, keras.layers.Dense(4, activation="relu")(inputs)
+    )
     model.compile(
         optimizer="sgd", loss="mse", metrics=[FVU(), L0(), DeadFraction()]
     )

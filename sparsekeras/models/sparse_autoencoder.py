@@ -134,7 +134,9 @@ class SparseAutoencoder(keras.Model):
             name="decoder_kernel",
             shape=(self.units, input_dim),
             initializer=directions,
-            constraint=_UnitRowsConstraint() if self.unit_norm_decoder else None,
+            constraint=_UnitRowsConstraint()
+            if self.unit_norm_decoder
+            else None,
         )
         encoder_init = (
             _Transposed(directions) if self.tied_init else "glorot_uniform"

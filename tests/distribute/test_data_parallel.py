@@ -23,7 +23,9 @@ CASES = (
     "kl_sparse",
     "neural_sparse_coding",
     "neural_sparse_coding_scheduled",
+    "sparse_autoencoder",
 )
+JAX_CASES = (*CASES, "sparse_autoencoder_batch_topk")
 UNEVEN_CASES = ("kl_sparse_uneven", "neural_sparse_coding_uneven")
 
 
@@ -148,3 +150,15 @@ def test_data_parallel_reports_the_one_device_loss(jax_runs, case):
     np.testing.assert_allclose(
         two["reported_loss"], one["reported_loss"], rtol=1e-5
     )
+
+
+@pytest.mark.parametrize("folder", ["tensorflow_runs", "jax_runs"])
+def test_sparse_autoencoder_counts_dead_latents_over_the_global_batch(
+    folder, request
+):
+    one, two = runs(request.getfixturevalue(folder), "sparse_autoencoder")
+    seen = [name for name in one if name.endswith("samples_seen")]
+    since = [name for name in one if name.endswith("samples_since_fired")]
+    # 32 rows for 2 epochs: 64 samples, on either device count.
+    assert int(one[seen[0]]) == int(two[seen[0]]) == 64
+    np.testing.assert_array_equal(two[since[0]], one[since[0]])

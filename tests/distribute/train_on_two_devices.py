@@ -102,6 +102,18 @@ def neural_sparse_coding_layer():
     return keras.Model(inputs, outputs)
 
 
+def sparse_autoencoder(activation="topk"):
+    # dead_after of 12 samples: latents die and revive within 8 steps, so
+    # the dead-latent counts and AuxK take part.
+    return sk.models.SparseAutoencoder(
+        UNITS, 2, activation=activation, dead_after=12, aux_k=2
+    )
+
+
+def batch_top_k_sparse_autoencoder():
+    return sparse_autoencoder("batch_topk")
+
+
 # name: (model, rows, target, loss). 32 rows split into equal halves on
 # every batch. 35 rows end with a batch of 3 (2 + 1 rows per replica) and
 # 33 with a batch of 1 (1 + 0); on such a batch Keras's compiled loss is
@@ -122,7 +134,18 @@ CASES = {
         "zeros",
         "mse",
     ),
+    # Trained by `fit(x)` alone, on its own loss.
+    "sparse_autoencoder": (sparse_autoencoder, 32, None, None),
 }
+if BACKEND == "jax":
+    # BatchTopK selects over the global batch under DataParallel only: on
+    # tf.distribute each replica selects among its own rows.
+    CASES["sparse_autoencoder_batch_topk"] = (
+        batch_top_k_sparse_autoencoder,
+        32,
+        None,
+        None,
+    )
 if BACKEND == "tensorflow":
     CASES["kl_sparse_uneven"] = (kl_sparse_layer, 35, None, None)
     CASES["neural_sparse_coding_uneven"] = (

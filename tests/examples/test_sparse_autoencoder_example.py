@@ -7,7 +7,9 @@ import sys
 
 import pytest
 
-SCRIPT = pathlib.Path(__file__).parents[2] / "examples" / "sparse_autoencoder.py"
+SCRIPT = (
+    pathlib.Path(__file__).parents[2] / "examples" / "sparse_autoencoder.py"
+)
 
 
 @pytest.mark.slow
