@@ -12,7 +12,6 @@ from sparsekeras._validation import (
     check_float,
     check_int,
 )
-from sparsekeras.layers._selection import keep_top_k
 from sparsekeras.layers.batch_top_k import BatchTopK
 from sparsekeras.layers.ksparse import KSparse
 from sparsekeras.sparse_metrics import FVU, L0
@@ -170,6 +169,17 @@ class SparseAutoencoder(keras.Model):
             dtype="int32",
             trainable=False,
             autocast=False,
+            aggregation="only_first_replica",
+        )
+        # The last step's global batch: under tf.distribute each replica
+        # assigns its rows and the "sum" aggregation adds them up.
+        self.batch_samples = self.add_weight(
+            name="batch_samples",
+            shape=(),
+            initializer="zeros",
+            dtype="float32",
+            trainable=False,
+            autocast=False,
             aggregation="sum",
         )
         self.selection.build((None, self.units))
@@ -272,11 +282,10 @@ class SparseAutoencoder(keras.Model):
         """Updates `samples_since_fired`; returns the dead mask before."""
         dead = self._dead()
         fired = ops.cast(ops.not_equal(codes, 0), "float32")
+        self.batch_samples.assign(ops.cast(rows, "float32"))
         # A copy: on TensorFlow `convert_to_tensor` gives the variable.
-        before = ops.copy(self.samples_seen)
-        self.samples_seen.assign_add(ops.cast(rows, "int32"))
-        # The global batch: `samples_seen` adds up the replicas' rows.
-        batch = ops.copy(self.samples_seen) - before
+        batch = ops.cast(ops.copy(self.batch_samples), "int32")
+        self.samples_seen.assign_add(batch)
         if keras.backend.backend() == "tensorflow":
             fired, _ = ops.moments(fired, (0,), synchronized=True)
         else:
@@ -290,8 +299,13 @@ class SparseAutoencoder(keras.Model):
     def _aux_loss(self, x, reconstruction, pre, dead):
         residual = ops.stop_gradient(x - reconstruction)
         candidates = ops.where(dead, pre, float("-inf"))
-        # Live latents and dead ones beyond the top aux_k give 0.
-        aux_codes = ops.relu(keep_top_k(candidates, self._aux_k, self._aux_k))
+        # The aux_k largest dead pre-activations: those >= the aux_k-th
+        # largest (all dead ones when fewer are dead). No tie-breaking:
+        # the index order among tied values would cost a cumulative sum.
+        largest, _ = ops.top_k(candidates, self._aux_k)
+        threshold = ops.min(largest, axis=-1, keepdims=True)
+        kept = dead & (candidates >= threshold)
+        aux_codes = ops.where(kept, ops.relu(pre), ops.zeros_like(pre))
         aux = ops.matmul(aux_codes, self._decoder(True))
         loss = _fvu(residual, aux)
         return ops.where(ops.any(dead), loss, ops.zeros_like(loss))

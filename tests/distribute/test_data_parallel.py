@@ -137,8 +137,11 @@ def test_mirrored_strategy_reports_the_one_device_loss(tensorflow_runs, case):
         "0..i. Only the logged loss is off: the weights match."
     ),
 )
-def test_mirrored_strategy_reports_the_one_device_kl_loss(tensorflow_runs):
-    one, two = runs(tensorflow_runs, "kl_sparse")
+@pytest.mark.parametrize("case", ["kl_sparse", "sparse_autoencoder"])
+def test_mirrored_strategy_reports_the_one_device_add_loss(
+    tensorflow_runs, case
+):
+    one, two = runs(tensorflow_runs, case)
     np.testing.assert_allclose(
         two["reported_loss"], one["reported_loss"], rtol=1e-5
     )
