@@ -45,7 +45,7 @@ CASES = {
     ),
     "+ AuxK": dict(PLAIN, aux_k=None),
     "all (defaults)": {},
-    "all, BatchTopK": dict(activation="batch_topk"),
+    "all with BatchTopK": dict(activation="batch_topk"),
 }
 
 

@@ -165,3 +165,12 @@ def test_sparse_autoencoder_counts_dead_latents_over_the_global_batch(
     # 32 rows for 2 epochs: 64 samples, on either device count.
     assert int(one[seen[0]]) == int(two[seen[0]]) == 64
     np.testing.assert_array_equal(two[since[0]], one[since[0]])
+
+
+def test_batch_top_k_selects_within_each_replica_under_mirrored_strategy(
+    tensorflow_runs,
+):
+    # k = 2, 4 rows per replica: 8 kept on each replica, although the
+    # global batch's 16 largest all lie on the first replica.
+    kept = json.loads((tensorflow_runs / "batch_top_k_kept.json").read_text())
+    assert kept == [8, 8]

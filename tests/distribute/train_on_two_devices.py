@@ -202,3 +202,31 @@ for name, (build, rows, target, loss) in CASES.items():
     np.savez(OUT / f"{name}_two.npz", **as_arrays(two, losses))
     devices[name] = devices_holding(two)
 (OUT / "devices.json").write_text(json.dumps(devices))
+
+
+def batch_top_k_per_replica():
+    """What each replica keeps of a batch whose large rows are all on one.
+
+    Rows 0-3 (replica 0) are 10x rows 4-7 (replica 1): over the global
+    batch all 2 * 8 kept entries would be on replica 0.
+    """
+    layer = sk.layers.BatchTopK(2)
+    rng = np.random.default_rng(0)
+    x = rng.random((8, UNITS)).astype("float32")
+    x[:4] *= 10
+    dataset = TWO_DEVICES.experimental_distribute_dataset(
+        tf.data.Dataset.from_tensor_slices(x).batch(GLOBAL_BATCH)
+    )
+    with TWO_DEVICES.scope():
+        layer.build((None, UNITS))
+    kept = TWO_DEVICES.run(
+        lambda rows: tf.math.count_nonzero(layer(rows, training=True)),
+        args=(next(iter(dataset)),),
+    )
+    return [int(v) for v in TWO_DEVICES.experimental_local_results(kept)]
+
+
+if BACKEND == "tensorflow":
+    (OUT / "batch_top_k_kept.json").write_text(
+        json.dumps(batch_top_k_per_replica())
+    )
