@@ -11,7 +11,7 @@ import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
-SUBPACKAGES = ("layers", "regularizers", "datasets")
+SUBPACKAGES = ("layers", "models", "regularizers", "datasets")
 MODULES = ("visualize", "metrics")
 
 
