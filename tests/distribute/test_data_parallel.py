@@ -81,7 +81,7 @@ def test_tensorflow_runs_used_two_replicas(tensorflow_runs):
 
 def test_jax_runs_placed_weights_on_two_devices(jax_runs):
     devices = json.loads((jax_runs / "devices.json").read_text())
-    assert devices == dict.fromkeys(CASES, 2)
+    assert devices == dict.fromkeys(JAX_CASES, 2)
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -89,7 +89,7 @@ def test_mirrored_strategy_trains_like_one_device(tensorflow_runs, case):
     assert_same_training(tensorflow_runs, case)
 
 
-@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("case", JAX_CASES)
 def test_data_parallel_trains_like_one_device(jax_runs, case):
     assert_same_training(jax_runs, case)
 
@@ -147,7 +147,7 @@ def test_mirrored_strategy_reports_the_one_device_add_loss(
     )
 
 
-@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("case", JAX_CASES)
 def test_data_parallel_reports_the_one_device_loss(jax_runs, case):
     one, two = runs(jax_runs, case)
     np.testing.assert_allclose(
