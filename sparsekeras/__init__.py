@@ -1,26 +1,38 @@
 """sparsekeras: sparse coding as drop-in Keras 3 layers and regularizers."""
 
-from sparsekeras import datasets, layers, metrics, regularizers, visualize
+from sparsekeras import (
+    datasets,
+    layers,
+    metrics,
+    models,
+    regularizers,
+    visualize,
+)
 from sparsekeras.layers import (
+    BatchTopK,
     KSparse,
     NeuralSparseCoding,
     SparseDense,
     TiedDense,
 )
+from sparsekeras.models import SparseAutoencoder
 from sparsekeras.regularizers import KLSparsityRegularizer, WeightDecay
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "BatchTopK",
     "KLSparsityRegularizer",
     "KSparse",
     "NeuralSparseCoding",
+    "SparseAutoencoder",
     "SparseDense",
     "TiedDense",
     "WeightDecay",
     "datasets",
     "layers",
     "metrics",
+    "models",
     "regularizers",
     "visualize",
     "__version__",

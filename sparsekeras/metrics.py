@@ -18,6 +18,7 @@ import numpy as np
 
 from sparsekeras import _lbfgs
 from sparsekeras._validation import check_filters, check_float, check_int
+from sparsekeras.sparse_metrics import FVU, L0, DeadFraction  # noqa: F401
 
 DEAD_TOLERANCE = 0.01
 STROKE_ENERGY = 0.8

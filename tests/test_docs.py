@@ -12,7 +12,7 @@ import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
-SUBPACKAGES = ("layers", "regularizers", "datasets", "testing")
+SUBPACKAGES = ("layers", "models", "regularizers", "datasets", "testing")
 MODULES = ("visualize", "metrics")
 
 

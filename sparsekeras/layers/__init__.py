@@ -1,8 +1,15 @@
 """Layers that make activations sparse, and one that decodes sparse codes."""
 
+from sparsekeras.layers.batch_top_k import BatchTopK
 from sparsekeras.layers.ksparse import KSparse
 from sparsekeras.layers.neural_sparse_coding import NeuralSparseCoding
 from sparsekeras.layers.sparse_dense import SparseDense
 from sparsekeras.layers.tied_dense import TiedDense
 
-__all__ = ["KSparse", "NeuralSparseCoding", "SparseDense", "TiedDense"]
+__all__ = [
+    "BatchTopK",
+    "KSparse",
+    "NeuralSparseCoding",
+    "SparseDense",
+    "TiedDense",
+]

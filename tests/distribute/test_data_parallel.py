@@ -23,7 +23,9 @@ CASES = (
     "kl_sparse",
     "neural_sparse_coding",
     "neural_sparse_coding_scheduled",
+    "sparse_autoencoder",
 )
+JAX_CASES = (*CASES, "sparse_autoencoder_batch_topk")
 UNEVEN_CASES = ("kl_sparse_uneven", "neural_sparse_coding_uneven")
 
 
@@ -79,7 +81,7 @@ def test_tensorflow_runs_used_two_replicas(tensorflow_runs):
 
 def test_jax_runs_placed_weights_on_two_devices(jax_runs):
     devices = json.loads((jax_runs / "devices.json").read_text())
-    assert devices == dict.fromkeys(CASES, 2)
+    assert devices == dict.fromkeys(JAX_CASES, 2)
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -87,7 +89,7 @@ def test_mirrored_strategy_trains_like_one_device(tensorflow_runs, case):
     assert_same_training(tensorflow_runs, case)
 
 
-@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("case", JAX_CASES)
 def test_data_parallel_trains_like_one_device(jax_runs, case):
     assert_same_training(jax_runs, case)
 
@@ -135,16 +137,40 @@ def test_mirrored_strategy_reports_the_one_device_loss(tensorflow_runs, case):
         "0..i. Only the logged loss is off: the weights match."
     ),
 )
-def test_mirrored_strategy_reports_the_one_device_kl_loss(tensorflow_runs):
-    one, two = runs(tensorflow_runs, "kl_sparse")
+@pytest.mark.parametrize("case", ["kl_sparse", "sparse_autoencoder"])
+def test_mirrored_strategy_reports_the_one_device_add_loss(
+    tensorflow_runs, case
+):
+    one, two = runs(tensorflow_runs, case)
     np.testing.assert_allclose(
         two["reported_loss"], one["reported_loss"], rtol=1e-5
     )
 
 
-@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("case", JAX_CASES)
 def test_data_parallel_reports_the_one_device_loss(jax_runs, case):
     one, two = runs(jax_runs, case)
     np.testing.assert_allclose(
         two["reported_loss"], one["reported_loss"], rtol=1e-5
     )
+
+
+@pytest.mark.parametrize("folder", ["tensorflow_runs", "jax_runs"])
+def test_sparse_autoencoder_counts_dead_latents_over_the_global_batch(
+    folder, request
+):
+    one, two = runs(request.getfixturevalue(folder), "sparse_autoencoder")
+    seen = [name for name in one if name.endswith("samples_seen")]
+    since = [name for name in one if name.endswith("samples_since_fired")]
+    # 32 rows for 2 epochs: 64 samples, on either device count.
+    assert int(one[seen[0]]) == int(two[seen[0]]) == 64
+    np.testing.assert_array_equal(two[since[0]], one[since[0]])
+
+
+def test_batch_top_k_selects_within_each_replica_under_mirrored_strategy(
+    tensorflow_runs,
+):
+    # k = 2, 4 rows per replica: 8 kept on each replica, although the
+    # global batch's 16 largest all lie on the first replica.
+    kept = json.loads((tensorflow_runs / "batch_top_k_kept.json").read_text())
+    assert kept == [8, 8]

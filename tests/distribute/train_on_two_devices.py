@@ -102,6 +102,18 @@ def neural_sparse_coding_layer():
     return keras.Model(inputs, outputs)
 
 
+def sparse_autoencoder(activation="topk"):
+    # dead_after of 12 samples: latents die and revive within 8 steps, so
+    # the dead-latent counts and AuxK take part.
+    return sk.models.SparseAutoencoder(
+        UNITS, 2, activation=activation, dead_after=12, aux_k=2
+    )
+
+
+def batch_top_k_sparse_autoencoder():
+    return sparse_autoencoder("batch_topk")
+
+
 # name: (model, rows, target, loss). 32 rows split into equal halves on
 # every batch. 35 rows end with a batch of 3 (2 + 1 rows per replica) and
 # 33 with a batch of 1 (1 + 0); on such a batch Keras's compiled loss is
@@ -122,7 +134,18 @@ CASES = {
         "zeros",
         "mse",
     ),
+    # Trained by `fit(x)` alone, on its own loss.
+    "sparse_autoencoder": (sparse_autoencoder, 32, None, None),
 }
+if BACKEND == "jax":
+    # BatchTopK selects over the global batch under DataParallel only: on
+    # tf.distribute each replica selects among its own rows.
+    CASES["sparse_autoencoder_batch_topk"] = (
+        batch_top_k_sparse_autoencoder,
+        32,
+        None,
+        None,
+    )
 if BACKEND == "tensorflow":
     CASES["kl_sparse_uneven"] = (kl_sparse_layer, 35, None, None)
     CASES["neural_sparse_coding_uneven"] = (
@@ -179,3 +202,31 @@ for name, (build, rows, target, loss) in CASES.items():
     np.savez(OUT / f"{name}_two.npz", **as_arrays(two, losses))
     devices[name] = devices_holding(two)
 (OUT / "devices.json").write_text(json.dumps(devices))
+
+
+def batch_top_k_per_replica():
+    """What each replica keeps of a batch whose large rows are all on one.
+
+    Rows 0-3 (replica 0) are 10x rows 4-7 (replica 1): over the global
+    batch all 2 * 8 kept entries would be on replica 0.
+    """
+    layer = sk.layers.BatchTopK(2)
+    rng = np.random.default_rng(0)
+    x = rng.random((8, UNITS)).astype("float32")
+    x[:4] *= 10
+    dataset = TWO_DEVICES.experimental_distribute_dataset(
+        tf.data.Dataset.from_tensor_slices(x).batch(GLOBAL_BATCH)
+    )
+    with TWO_DEVICES.scope():
+        layer.build((None, UNITS))
+    kept = TWO_DEVICES.run(
+        lambda rows: tf.math.count_nonzero(layer(rows, training=True)),
+        args=(next(iter(dataset)),),
+    )
+    return [int(v) for v in TWO_DEVICES.experimental_local_results(kept)]
+
+
+if BACKEND == "tensorflow":
+    (OUT / "batch_top_k_kept.json").write_text(
+        json.dumps(batch_top_k_per_replica())
+    )

@@ -1,0 +1,392 @@
+"""TopK sparse autoencoders with the mitigations against dead latents."""
+
+import random
+
+import keras
+import numpy as np
+from keras import ops
+
+from sparsekeras._validation import (
+    check_bool,
+    check_choice,
+    check_float,
+    check_int,
+)
+from sparsekeras.layers.batch_top_k import BatchTopK
+from sparsekeras.layers.ksparse import KSparse
+from sparsekeras.sparse_metrics import FVU, L0
+
+ACTIVATIONS = ("topk", "batch_topk")
+PRE_BIASES = ("geometric_median", "mean", None)
+
+
+@keras.saving.register_keras_serializable(package="sparsekeras")
+class SparseAutoencoder(keras.Model):
+    """A TopK sparse autoencoder, trained by `fit(x)` with no targets.
+
+        z = TopK(ReLU(W_enc (x - b_pre) + b_enc)),   x_hat = W_dec z + b_pre,
+
+    trained on `FVU(x, x_hat) + aux_coefficient * AuxK`, both normalised by
+    the batch's variance (of `x`, of the residual `e = x - x_hat`); AuxK
+    is `||e - W_dec z_aux||^2 / ||e - mean(e)||^2`, `z_aux` the top `aux_k`
+    dead latents' ReLU pre-activations. A latent is dead once it has not
+    fired (been nonzero) for `dead_after` training samples: the weight
+    `samples_since_fired` (saturating at `dead_after`) tracks it, over the
+    global batch under a distribution. Each mitigation is switchable; see
+    [Sparse autoencoders](sparse-autoencoders.md) for what each does,
+    its measured share, and distribution.
+
+    Args:
+        units: positive integer, the number of latents.
+        k: positive integer, the latents kept per sample (per sample on
+            average for `"batch_topk"`).
+        activation: `"topk"` (the default, `KSparse`) or `"batch_topk"`
+            (`BatchTopK`, whose inference threshold is learned in training).
+        tied_init: bool, default `True`: the encoder starts as the
+            transpose of the decoder.
+        unit_norm_decoder: bool, default `True`: decoder columns are
+            renormalised after every step, and the gradient component
+            parallel to each column is removed.
+        pre_bias: `"geometric_median"` (default), `"mean"` or `None`. A
+            trainable `b_pre`, set from data by `adapt(x)`; `None`: none.
+        dead_after: positive integer, default `100_000`: the samples after
+            which a latent that has not fired is dead.
+        aux_k: integer >= 0 or `None` (default: half the input size, at
+            most `units`): dead latents used by AuxK; `0` turns AuxK off.
+        aux_coefficient: number >= 0, default `1/32`.
+        **kwargs: base model keyword arguments, such as `name`.
+
+    Example:
+
+    >>> import keras, numpy as np
+    >>> from sparsekeras.models import SparseAutoencoder
+    >>> x = np.random.default_rng(0).normal(size=(64, 8)).astype("float32")
+    >>> sae = SparseAutoencoder(units=16, k=2)
+    >>> sae.adapt(x)
+    >>> sae.compile(optimizer=keras.optimizers.Adam(1e-3))
+    >>> history = sae.fit(x, batch_size=32, epochs=1, verbose=0)
+    >>> sorted(history.history)
+    ['dead_fraction', 'fvu', 'l0', 'loss']
+    >>> tuple(sae.dictionary.shape), tuple(sae.encode(x).shape)
+    ((8, 16), (64, 16))
+
+    Reference:
+        - [Gao et al., 2024. Scaling and evaluating sparse autoencoders](
+          https://arxiv.org/abs/2406.04093)
+    """
+
+    def __init__(
+        self,
+        units,
+        k,
+        *,
+        activation="topk",
+        tied_init=True,
+        unit_norm_decoder=True,
+        pre_bias="geometric_median",
+        dead_after=100_000,
+        aux_k=None,
+        aux_coefficient=1 / 32,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.units = check_int("units", units, minimum=1)
+        self.k = check_int("k", k, minimum=1)
+        if self.k > self.units:
+            raise ValueError(
+                "Invalid value for `k`, expected an integer <= `units` "
+                f"({self.units}). Received: k={k!r}"
+            )
+        self.activation = check_choice("activation", activation, ACTIVATIONS)
+        self.tied_init = check_bool("tied_init", tied_init)
+        self.unit_norm_decoder = check_bool(
+            "unit_norm_decoder", unit_norm_decoder
+        )
+        self.pre_bias = check_choice("pre_bias", pre_bias, PRE_BIASES)
+        self.dead_after = check_int("dead_after", dead_after, minimum=1)
+        self.aux_k = check_int("aux_k", aux_k, minimum=0, allow_none=True)
+        self.aux_coefficient = check_float(
+            "aux_coefficient", aux_coefficient, minimum=0.0
+        )
+        if self.activation == "topk":
+            self.selection = KSparse(self.k, name="top_k")
+        else:
+            self.selection = BatchTopK(self.k, name="batch_top_k")
+        self.fvu_tracker = FVU(name="fvu")
+        self.l0_tracker = L0(name="l0")
+        self.dead_tracker = keras.metrics.Mean(name="dead_fraction")
+
+    def build(self, input_shape):
+        input_dim = input_shape[-1]
+        if len(input_shape) != 2 or input_dim is None:
+            raise ValueError(
+                "Invalid input shape for `SparseAutoencoder`, expected "
+                "`(batch_size, input_dim)` with `input_dim` defined. "
+                f"Received: input_shape={tuple(input_shape)}"
+            )
+        self._aux_k = min(
+            self.units,
+            max(1, input_dim // 2) if self.aux_k is None else self.aux_k,
+        )
+        directions = _UnitRows(seed=random.randint(1, 10**9))
+        self.decoder_kernel = self.add_weight(
+            name="decoder_kernel",
+            shape=(self.units, input_dim),
+            initializer=directions,
+            constraint=_UnitRowsConstraint()
+            if self.unit_norm_decoder
+            else None,
+        )
+        encoder_init = (
+            _Transposed(directions) if self.tied_init else "glorot_uniform"
+        )
+        self.encoder_kernel = self.add_weight(
+            name="encoder_kernel",
+            shape=(input_dim, self.units),
+            initializer=encoder_init,
+        )
+        self.encoder_bias = self.add_weight(
+            name="encoder_bias", shape=(self.units,), initializer="zeros"
+        )
+        self.pre_encoder_bias = None
+        if self.pre_bias is not None:
+            self.pre_encoder_bias = self.add_weight(
+                name="pre_encoder_bias", shape=(input_dim,), initializer="zeros"
+            )
+        self.samples_since_fired = self.add_weight(
+            name="samples_since_fired",
+            shape=(self.units,),
+            initializer="zeros",
+            dtype="int32",
+            trainable=False,
+            autocast=False,
+            aggregation="only_first_replica",
+        )
+        self.samples_seen = self.add_weight(
+            name="samples_seen",
+            shape=(),
+            initializer="zeros",
+            dtype="int32",
+            trainable=False,
+            autocast=False,
+            aggregation="only_first_replica",
+        )
+        # The last step's global batch: under tf.distribute each replica
+        # assigns its rows and the "sum" aggregation adds them up.
+        self.batch_samples = self.add_weight(
+            name="batch_samples",
+            shape=(),
+            initializer="zeros",
+            dtype="float32",
+            trainable=False,
+            autocast=False,
+            aggregation="sum",
+        )
+        self.selection.build((None, self.units))
+        self.fvu_tracker.build(input_dim)
+        self.input_spec = keras.InputSpec(ndim=2, axes={-1: input_dim})
+        self.built = True
+
+    @property
+    def dictionary(self):
+        """The `(input_dim, units)` decoder, one atom per column."""
+        return ops.transpose(self.decoder_kernel)
+
+    def adapt(self, x):
+        """Sets the pre-encoder bias to the geometric median (or mean) of x.
+
+        The geometric median is found by Weiszfeld's iterations (at most
+        100, until it moves by less than 1e-6 of the data's scale).
+        """
+        x = np.asarray(x, dtype="float64").reshape(-1, np.shape(x)[-1])
+        if self.pre_bias is None:
+            raise ValueError(
+                "`adapt` sets the pre-encoder bias, which this model does "
+                "not have (`pre_bias=None`)."
+            )
+        if not self.built:
+            self.build((None, x.shape[-1]))
+        center = x.mean(axis=0)
+        if self.pre_bias == "geometric_median":
+            center = _geometric_median(x, center)
+        self.pre_encoder_bias.assign(center.astype("float32"))
+
+    def encode(self, x, training=False):
+        """The sparse codes of `x`, shape `(batch_size, units)`."""
+        codes, _ = self._encode(self._as_float(x), training)
+        return codes
+
+    def decode(self, codes):
+        """The reconstruction `W_dec z + b_pre` of codes `z`."""
+        return self._decode(ops.cast(codes, self.compute_dtype), False)
+
+    def call(self, inputs, training=None):
+        x = self._as_float(inputs)
+        codes, pre = self._encode(x, training)
+        reconstruction = self._decode(codes, training)
+        loss = _fvu(x, reconstruction)
+        if not training:
+            self.add_loss(loss)
+            return reconstruction
+        dead = self._track_dead_latents(codes, ops.shape(x)[0])
+        if self.aux_coefficient > 0 and self._aux_k > 0:
+            loss = loss + self.aux_coefficient * self._aux_loss(
+                x, reconstruction, pre, dead
+            )
+        self.add_loss(loss)
+        dead_fraction = ops.mean(ops.cast(self._dead(), "float32"))
+        return {
+            "reconstruction": reconstruction,
+            "codes": codes,
+            "dead_fraction": dead_fraction,
+        }
+
+    def compute_metrics(self, x, y, y_pred, sample_weight=None):
+        if isinstance(y_pred, dict):
+            self.fvu_tracker.update_state(x, y_pred["reconstruction"])
+            self.l0_tracker.update_state(None, y_pred["codes"])
+            self.dead_tracker.reset_state()
+            self.dead_tracker.update_state(y_pred["dead_fraction"])
+        else:
+            self.fvu_tracker.update_state(x, y_pred)
+        return self.get_metrics_result()
+
+    def _as_float(self, x):
+        return ops.cast(x, self.compute_dtype)
+
+    def _encode(self, x, training):
+        if self.pre_encoder_bias is not None:
+            x = x - self.pre_encoder_bias
+        pre = ops.matmul(x, self.encoder_kernel) + self.encoder_bias
+        return self.selection(ops.relu(pre), training=training), pre
+
+    def _decode(self, codes, training):
+        outputs = ops.matmul(codes, self._decoder(training))
+        if self.pre_encoder_bias is not None:
+            outputs = outputs + self.pre_encoder_bias
+        return outputs
+
+    def _decoder(self, training):
+        kernel = ops.convert_to_tensor(self.decoder_kernel)
+        if not (training and self.unit_norm_decoder):
+            return kernel
+        # Same value; its gradient is (I - w w^T) g for each unit row w:
+        # the component parallel to the row is removed.
+        w = ops.stop_gradient(kernel)
+        return kernel - w * ops.sum(w * (kernel - w), axis=-1, keepdims=True)
+
+    def _dead(self):
+        return self.samples_since_fired >= self.dead_after
+
+    def _track_dead_latents(self, codes, rows):
+        """Updates `samples_since_fired`; returns the dead mask before."""
+        dead = self._dead()
+        fired = ops.cast(ops.not_equal(codes, 0), "float32")
+        self.batch_samples.assign(ops.cast(rows, "float32"))
+        # A copy: on TensorFlow `convert_to_tensor` gives the variable.
+        batch = ops.cast(ops.copy(self.batch_samples), "int32")
+        self.samples_seen.assign_add(batch)
+        if keras.backend.backend() == "tensorflow":
+            fired, _ = ops.moments(fired, (0,), synchronized=True)
+        else:
+            fired = ops.max(fired, axis=0)
+        since = ops.minimum(self.samples_since_fired + batch, self.dead_after)
+        self.samples_since_fired.assign(
+            ops.where(fired > 0, ops.zeros_like(since), since)
+        )
+        return dead
+
+    def _aux_loss(self, x, reconstruction, pre, dead):
+        residual = ops.stop_gradient(x - reconstruction)
+        candidates = ops.where(dead, pre, float("-inf"))
+        # The aux_k largest dead pre-activations: those >= the aux_k-th
+        # largest (all dead ones when fewer are dead). No tie-breaking:
+        # the index order among tied values would cost a cumulative sum.
+        largest, _ = ops.top_k(candidates, self._aux_k)
+        threshold = ops.min(largest, axis=-1, keepdims=True)
+        kept = dead & (candidates >= threshold)
+        aux_codes = ops.where(kept, ops.relu(pre), ops.zeros_like(pre))
+        aux = ops.matmul(aux_codes, self._decoder(True))
+        loss = _fvu(residual, aux)
+        return ops.where(ops.any(dead), loss, ops.zeros_like(loss))
+
+    def get_config(self):
+        config = {
+            "name": self.name,
+            "trainable": self.trainable,
+            "dtype": keras.dtype_policies.serialize(self.dtype_policy),
+            "units": self.units,
+            "k": self.k,
+            "activation": self.activation,
+            "tied_init": self.tied_init,
+            "unit_norm_decoder": self.unit_norm_decoder,
+            "pre_bias": self.pre_bias,
+            "dead_after": self.dead_after,
+            "aux_k": self.aux_k,
+            "aux_coefficient": self.aux_coefficient,
+        }
+        return config
+
+
+def _fvu(target, prediction):
+    """Squared error over the variance of `target`, both batch means.
+
+    Under `tf.distribute` the variance is the global batch's (an
+    all-reduce), so the replicas' mean loss is the global batch's.
+    """
+    error = ops.mean(ops.sum(ops.square(target - prediction), axis=-1))
+    synchronized = keras.backend.backend() == "tensorflow"
+    _, variance = ops.moments(
+        ops.cast(ops.stop_gradient(target), "float32"),
+        (0,),
+        synchronized=synchronized,
+    )
+    variance = ops.cast(ops.sum(variance), error.dtype)
+    return ops.divide_no_nan(error, variance)
+
+
+def _geometric_median(x, start, iterations=100):
+    center = start
+    scale = max(float(np.abs(x - start).max()), 1e-12)
+    for _ in range(iterations):
+        distances = np.maximum(np.linalg.norm(x - center, axis=1), 1e-12)
+        weights = 1.0 / distances
+        moved = weights @ x / weights.sum()
+        done = np.abs(moved - center).max() < 1e-6 * scale
+        center = moved
+        if done:
+            break
+    return center
+
+
+class _UnitRows(keras.initializers.Initializer):
+    """Random directions: rows of Gaussian noise scaled to unit norm."""
+
+    def __init__(self, seed):
+        self.seed = seed
+
+    def __call__(self, shape, dtype=None):
+        rows = keras.random.normal(shape, seed=self.seed, dtype="float32")
+        rows = rows / ops.norm(rows, axis=-1, keepdims=True)
+        return ops.cast(rows, dtype or "float32")
+
+    def get_config(self):
+        return {"seed": self.seed}
+
+
+class _Transposed(keras.initializers.Initializer):
+    """The transpose of what `initializer` makes for the transposed shape."""
+
+    def __init__(self, initializer):
+        self.initializer = initializer
+
+    def __call__(self, shape, dtype=None):
+        return ops.transpose(self.initializer(shape[::-1], dtype=dtype))
+
+
+class _UnitRowsConstraint(keras.constraints.Constraint):
+    """Scales each row of a kernel to unit L2 norm (zero rows stay zero)."""
+
+    def __call__(self, w):
+        norm = ops.sqrt(ops.sum(ops.square(w), axis=-1, keepdims=True))
+        return ops.divide_no_nan(w, norm)

@@ -1,0 +1,280 @@
+import keras
+import numpy as np
+import pytest
+from keras import ops
+
+from sparsekeras.layers import BatchTopK, KSparse
+from sparsekeras.models import SparseAutoencoder
+
+from helpers import call_loaded
+
+INPUT_DIM, UNITS, K = 6, 12, 2
+
+
+def _data(rows=64, seed=0):
+    rng = np.random.default_rng(seed)
+    return (rng.normal(size=(rows, INPUT_DIM)) + 1.0).astype("float32")
+
+
+def _numpy(x):
+    return ops.convert_to_numpy(x)
+
+
+def _trained(epochs=1, x=None, **kwargs):
+    x = _data() if x is None else x
+    keras.utils.set_random_seed(0)
+    sae = SparseAutoencoder(UNITS, K, **kwargs)
+    if sae.pre_bias is not None:
+        sae.adapt(x)
+    sae.compile(optimizer=keras.optimizers.Adam(1e-2))
+    history = sae.fit(x, batch_size=16, epochs=epochs, verbose=0)
+    return sae, history
+
+
+def _adapted(**kwargs):
+    keras.utils.set_random_seed(0)
+    sae = SparseAutoencoder(UNITS, K, **kwargs)
+    sae.adapt(_data())
+    return sae
+
+
+@pytest.fixture(scope="module")
+def trained():
+    """One trained model and its history, shared by the tests that read."""
+    return _trained()
+
+
+def test_fit_logs_loss_fvu_l0_and_dead_fraction(trained):
+    _, history = trained
+    assert sorted(history.history) == ["dead_fraction", "fvu", "l0", "loss"]
+    assert history.history["l0"][-1] <= K
+    assert 0.0 <= history.history["fvu"][-1] < 2.0
+
+
+def test_dictionary_columns_stay_unit_norm(trained):
+    sae, _ = trained
+    dictionary = _numpy(sae.dictionary)
+    assert dictionary.shape == (INPUT_DIM, UNITS)
+    np.testing.assert_allclose(np.linalg.norm(dictionary, axis=0), 1, 1e-5)
+
+
+def test_without_unit_norm_decoder_columns_drift():
+    sae, _ = _trained(epochs=2, unit_norm_decoder=False)
+    norms = np.linalg.norm(_numpy(sae.dictionary), axis=0)
+    assert np.max(np.abs(norms - 1)) > 1e-3
+
+
+@pytest.mark.parametrize("tied_init", [True, False])
+def test_encoder_starts_as_decoder_transpose(tied_init):
+    sae = SparseAutoencoder(UNITS, K, tied_init=tied_init)
+    sae.build((None, INPUT_DIM))
+    tied = np.allclose(_numpy(sae.encoder_kernel), _numpy(sae.dictionary))
+    assert tied == tied_init
+
+
+def test_encode_keeps_k_and_decode_inverts_the_dictionary(trained):
+    sae, _ = trained
+    x = _data(8, seed=1)
+    codes = _numpy(sae.encode(x))
+    assert codes.shape == (8, UNITS)
+    assert np.all(np.count_nonzero(codes, axis=1) <= K)
+    assert np.all(codes >= 0)
+    expected = codes @ _numpy(sae.dictionary).T + _numpy(sae.pre_encoder_bias)
+    np.testing.assert_allclose(_numpy(sae.decode(codes)), expected, 1e-5, 1e-5)
+    np.testing.assert_allclose(_numpy(sae(x)), expected, 1e-5, 1e-5)
+
+
+def test_adapt_sets_the_pre_encoder_bias_to_mean_or_geometric_median():
+    x = np.array([[1, 0], [-1, 0], [0, 1], [0, -1], [5, 5]], "float32")
+    mean = SparseAutoencoder(4, 1, pre_bias="mean")
+    mean.adapt(x)
+    np.testing.assert_allclose(_numpy(mean.pre_encoder_bias), [1, 1])
+    median = SparseAutoencoder(4, 1)
+    median.adapt(x)
+    center = _numpy(median.pre_encoder_bias)
+    # The geometric median: the unit vectors towards the points cancel.
+    towards = (x - center) / np.linalg.norm(x - center, axis=1, keepdims=True)
+    assert np.linalg.norm(towards.sum(axis=0)) < 1e-3
+    assert np.linalg.norm(center) < 0.5
+
+
+def test_without_pre_bias_adapt_raises():
+    sae = SparseAutoencoder(4, 1, pre_bias=None)
+    with pytest.raises(ValueError, match="pre_bias"):
+        sae.adapt(np.ones((3, 2)))
+
+
+def test_counts_samples_since_each_latent_fired():
+    x = _data(48)
+    keras.utils.set_random_seed(0)
+    sae = SparseAutoencoder(UNITS, K, dead_after=40, aux_k=0, pre_bias=None)
+    sae.build((None, INPUT_DIM))
+    # Latents 0 and 1 can never fire: their ReLU pre-activations are 0.
+    bias = np.zeros(UNITS, "float32")
+    bias[:2] = -1e6
+    sae.encoder_bias.assign(bias)
+    sae.compile(optimizer=keras.optimizers.SGD(0.0))
+    history = sae.fit(x, batch_size=16, epochs=1, verbose=0, shuffle=False)
+    since = _numpy(sae.samples_since_fired)
+    # 48 samples, saturated at dead_after = 40.
+    np.testing.assert_array_equal(since[:2], [40, 40])
+    assert int(_numpy(sae.samples_seen)) == 48
+    codes = _numpy(sae.encode(x[32:]))
+    fired_last = np.flatnonzero(np.any(codes != 0, axis=0))
+    np.testing.assert_array_equal(since[fired_last], 0)
+    dead = np.mean(since >= 40)
+    assert history.history["dead_fraction"][-1] == pytest.approx(dead)
+
+
+def _numpy_loss(sae, x, dead):
+    """Gao et al.'s loss, transcribed in NumPy from the model's weights."""
+    w_enc = _numpy(sae.encoder_kernel).astype("float64")
+    b_enc = _numpy(sae.encoder_bias).astype("float64")
+    w_dec = _numpy(sae.decoder_kernel).astype("float64")
+    b_pre = _numpy(sae.pre_encoder_bias).astype("float64")
+    x = x.astype("float64")
+    pre = (x - b_pre) @ w_enc + b_enc
+    z = np.zeros_like(pre)
+    for row, values in enumerate(np.maximum(pre, 0)):
+        top = np.argsort(-values, kind="stable")[:K]
+        z[row, top] = values[top]
+    x_hat = z @ w_dec + b_pre
+    fvu = np.sum((x - x_hat) ** 2) / np.sum((x - x.mean(0)) ** 2)
+    e = x - x_hat
+    dead_pre = np.where(dead, pre, -np.inf)
+    z_aux = np.zeros_like(pre)
+    for row, values in enumerate(dead_pre):
+        top = np.argsort(-values, kind="stable")[: sae._aux_k]
+        z_aux[row, top] = np.maximum(values[top], 0)
+    e_hat = z_aux @ w_dec
+    aux = np.sum((e - e_hat) ** 2) / np.sum((e - e.mean(0)) ** 2)
+    return fvu + sae.aux_coefficient * aux
+
+
+def test_loss_matches_a_numpy_transcription_of_the_paper():
+    x = _data(32)
+    sae = _adapted(dead_after=10, aux_k=3)
+    since = np.zeros(UNITS, "int32")
+    since[[0, 3, 5, 7]] = 10
+    sae.samples_since_fired.assign(since)
+    expected = _numpy_loss(sae, x, since >= 10)
+    sae(x, training=True)
+    (loss,) = sae.losses
+    np.testing.assert_allclose(float(_numpy(loss)), expected, rtol=1e-5)
+
+
+@pytest.mark.parametrize("aux_k, dead", [(0, [0, 1]), (3, [])])
+def test_auxk_adds_nothing_when_off_or_nothing_is_dead(aux_k, dead):
+    x = _data(32)
+    sae = _adapted(dead_after=10, aux_k=aux_k)
+    since = np.zeros(UNITS, "int32")
+    since[dead] = 10
+    sae.samples_since_fired.assign(since)
+    reconstruction = _numpy(sae(x))
+    fvu = np.sum((x - reconstruction) ** 2) / np.sum((x - x.mean(0)) ** 2)
+    np.testing.assert_allclose(float(_numpy(_loss(sae, x))), fvu, rtol=1e-5)
+
+
+def _loss(sae, x):
+    sae(x, training=True)
+    return sae.losses[0]
+
+
+@pytest.mark.parametrize("activation", ["topk", "batch_topk"])
+def test_save_load_keeps_weights_dead_state_and_threshold(activation, tmp_path):
+    sae, _ = _trained(activation=activation, dead_after=20)
+    path = str(tmp_path / "sae.keras")
+    sae.save(path)
+    loaded = keras.models.load_model(path, safe_mode=True)
+    assert isinstance(loaded, SparseAutoencoder)
+    assert loaded.get_config() == sae.get_config()
+    names = [w.path for w in sae.weights]
+    assert any("samples_since_fired" in n for n in names)
+    for saved, restored in zip(sae.weights, loaded.weights, strict=True):
+        np.testing.assert_array_equal(
+            _numpy(saved), _numpy(restored), err_msg=saved.path
+        )
+    x = _data(8, seed=2)
+    np.testing.assert_allclose(
+        _numpy(call_loaded(loaded, x)), _numpy(sae(x)), 1e-6, 1e-6
+    )
+    selection = loaded.selection
+    assert isinstance(
+        selection, BatchTopK if activation == "batch_topk" else KSparse
+    )
+
+
+def test_training_resumes_exactly_after_save_and_load(tmp_path):
+    x = _data(48)
+    kwargs = dict(dead_after=20, aux_k=4)
+
+    def fresh():
+        keras.utils.set_random_seed(0)
+        sae = SparseAutoencoder(UNITS, K, **kwargs)
+        sae.adapt(x)
+        sae.compile(optimizer=keras.optimizers.Adam(1e-2))
+        return sae
+
+    fit = dict(batch_size=16, verbose=0, shuffle=False)
+    straight = fresh()
+    straight.fit(x, epochs=2, **fit)
+    first = fresh()
+    first.fit(x, epochs=1, **fit)
+    path = str(tmp_path / "half.keras")
+    first.save(path)
+    resumed = keras.models.load_model(path, safe_mode=True)
+    resumed.fit(x, epochs=1, **fit)
+    variables = straight.weights + straight.optimizer.variables
+    restored = resumed.weights + resumed.optimizer.variables
+    for a, b in zip(variables, restored, strict=True):
+        np.testing.assert_allclose(_numpy(b), _numpy(a), 1e-6, 1e-6, a.path)
+
+
+def test_evaluate_and_predict_give_the_reconstruction(trained):
+    sae, _ = trained
+    x = _data(16, seed=3)
+    assert sae.predict(x, verbose=0).shape == x.shape
+    logs = sae.evaluate(x, verbose=0, return_dict=True)
+    assert logs["fvu"] == pytest.approx(logs["loss"], rel=1e-4)
+
+
+@pytest.mark.parametrize(
+    "kwargs, error",
+    [
+        ({"units": 0, "k": 1}, ValueError),
+        ({"units": 4, "k": 5}, ValueError),
+        ({"units": 4, "k": 1.0}, TypeError),
+        ({"units": 4, "k": 1, "activation": "relu"}, ValueError),
+        ({"units": 4, "k": 1, "pre_bias": "median"}, ValueError),
+        ({"units": 4, "k": 1, "dead_after": 0}, ValueError),
+        ({"units": 4, "k": 1, "aux_k": -1}, ValueError),
+        ({"units": 4, "k": 1, "aux_coefficient": -1.0}, ValueError),
+        ({"units": 4, "k": 1, "tied_init": 1}, TypeError),
+    ],
+)
+def test_rejects_bad_arguments(kwargs, error):
+    with pytest.raises(error, match="Invalid"):
+        SparseAutoencoder(**kwargs)
+
+
+def test_rejects_inputs_that_are_not_rows():
+    with pytest.raises(ValueError, match="Invalid input shape"):
+        SparseAutoencoder(4, 1).build((None, 2, 3))
+
+
+def test_get_config_returns_the_constructor_arguments():
+    kwargs = dict(
+        units=8,
+        k=2,
+        activation="batch_topk",
+        tied_init=False,
+        unit_norm_decoder=False,
+        pre_bias="mean",
+        dead_after=7,
+        aux_k=3,
+        aux_coefficient=0.5,
+    )
+    config = SparseAutoencoder(**kwargs).get_config()
+    assert {name: config[name] for name in kwargs} == kwargs
+    revived = SparseAutoencoder.from_config(config)
+    assert revived.get_config() == config

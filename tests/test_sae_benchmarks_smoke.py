@@ -1,0 +1,40 @@
+"""`python -m benchmarks.sae_toy` runs on tiny settings and writes JSON."""
+
+import json
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+ROOT = pathlib.Path(__file__).parents[1]
+
+
+@pytest.mark.slow
+def test_sae_toy_reports_every_figure(tmp_path):
+    out = tmp_path / "sae_toy.json"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.sae_toy",
+            "--samples",
+            "2048",
+            "--epochs",
+            "1",
+            "--cases",
+            "plain TopK,all with BatchTopK",
+            "--out",
+            str(out),
+        ],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    results = json.loads(out.read_text())["results"]
+    assert set(results) == {"plain TopK", "all with BatchTopK"}
+    for row in results.values():
+        assert 0 <= row["dead"] <= 1
+        assert -1 <= row["recovery"] <= 1
+        assert row["fvu"] >= 0 and row["step_ms"] > 0
