@@ -487,5 +487,6 @@ def _refinement_rate(keep, dictionary):
     """
     gram = ops.abs(ops.matmul(ops.transpose(dictionary), dictionary))
     kept = ops.cast(keep, "float32")
-    bound = ops.max(ops.matmul(kept, gram) * kept, axis=-1, keepdims=True)
+    # `top_k` rather than `max`, which refuses an empty batch.
+    bound, _ = ops.top_k(ops.matmul(kept, gram) * kept, 1)
     return ops.divide_no_nan(ops.ones_like(bound), bound)

@@ -915,3 +915,15 @@ def test_refuses_an_input_of_another_width_once_built(input_dim):
     layer(np.ones((2, 3), "float32"))
     with pytest.raises(ValueError, match="expected axis -1 .* value 3"):
         layer(np.ones((2, input_dim), "float32"))
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_refined_codes_of_an_empty_batch_are_empty(training):
+    layer = NeuralSparseCoding(4, k=2, refine_steps=2)
+    layer.build((None, 3))
+    before = _numpy(layer.dictionary)
+
+    codes = layer(np.zeros((0, 3), "float32"), training=training)
+
+    assert _numpy(codes).shape == (0, 4)
+    np.testing.assert_allclose(_numpy(layer.dictionary), before, rtol=1e-6)
