@@ -10,6 +10,10 @@ from keras import ops
 class _Offset(keras.layers.Layer):
     """Adds a zero-initialised trainable copy of the input batch."""
 
+    def __init__(self, batch_shape, **kwargs):
+        super().__init__(**kwargs)
+        self.batch_shape = batch_shape
+
     def build(self, input_shape):
         self.offset = self.add_weight(
             name="offset",
@@ -17,10 +21,6 @@ class _Offset(keras.layers.Layer):
             initializer="zeros",
             autocast=False,
         )
-
-    def __init__(self, batch_shape, **kwargs):
-        super().__init__(**kwargs)
-        self.batch_shape = batch_shape
 
     def call(self, inputs):
         return inputs + self.offset
