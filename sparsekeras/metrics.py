@@ -24,9 +24,10 @@ STROKE_ENERGY = 0.8
 # Thresholds of `filter_kinds`, set on the known inputs of docs/metrics.md:
 # strokes 4 to 10 pixels long have extents 0.017 to 0.056 and smoothness
 # 0.45 or more (with 10% pixel noise), class-mean digit templates extents
-# 0.080 to 0.198, pixel noise smoothness below 0.05.
+# 0.080 to 0.198, pixel noise smoothness below 0.05 and extents 0.28 or more.
 SMOOTH_MIN = 0.3
 STROKE_MAX_EXTENT = 0.07
+TEMPLATE_MAX_EXTENT = 0.25
 
 
 def active_units(codes, threshold=0.0):
@@ -287,11 +288,12 @@ def filter_kinds(filters, filter_shape=(28, 28)):
     With `filter_smoothness` `s` and `filter_extent` `e` of each filter:
 
     - `"flat"`: a constant filter;
-    - `"noise"`: `s < 0.3`;
+    - `"noise"`: `s < 0.3` (rough), or `e > 0.25` (spread over more of
+      the image than a digit covers, as pixel noise is);
     - `"stroke"`: `s >= 0.3` and `e <= 0.07` (smooth and local: most of
       its energy in at most 7% of the image, 55 of 784 pixels);
-    - `"template"`: `s >= 0.3` and `e > 0.07` (smooth and spread, like a
-      whole digit);
+    - `"template"`: `s >= 0.3` and `0.07 < e <= 0.25` (smooth, the size
+      of a whole digit);
     - `"non-finite"`: a filter with a NaN or infinite weight.
 
     Args:
@@ -312,7 +314,8 @@ def filter_kinds(filters, filter_shape=(28, 28)):
     smoothness = filter_smoothness(filters, filter_shape, per_filter=True)
     extent = filter_extent(filters, filter_shape)
     kinds = np.where(extent <= STROKE_MAX_EXTENT, "stroke", "template")
-    kinds = np.where(smoothness < SMOOTH_MIN, "noise", kinds)
+    rough = (smoothness < SMOOTH_MIN) | (extent > TEMPLATE_MAX_EXTENT)
+    kinds = np.where(rough, "noise", kinds)
     kinds = np.where(extent == 0.0, "flat", kinds)
     return np.where(np.isnan(extent), "non-finite", kinds).astype("<U10")
 
