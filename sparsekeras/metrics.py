@@ -419,16 +419,16 @@ class LinearProbe:
         mean_i cross_entropy(softmax(x_i W + b), y_i) + l2 / 2 * ||W||^2
 
     with L-BFGS in float64 NumPy until no gradient entry exceeds
-    `tolerance`. The objective is strictly convex and the solver starts
-    from zero, so the result depends neither on a step count nor on the
-    Keras backend. On raw pixels of full MNIST it reaches 92.6% test
-    accuracy (see `docs/metrics.md`).
+    `tolerance`. The objective is strictly convex in `W` (`l2 > 0`) and
+    the solver starts from zero, so the result depends neither on a step
+    count nor on the Keras backend. On raw pixels of full MNIST it reaches
+    92.6% test accuracy (see `docs/metrics.md`).
 
     Args:
         codes: array of shape `(samples, units)` to fit, finite.
         labels: int array of shape `(samples,)`; the classes are the
             distinct labels.
-        l2: float >= 0, default 1e-4: the L2 penalty on the weights.
+        l2: float > 0, default 1e-4: the L2 penalty on the weights.
         tolerance: float > 0, default 1e-4: the largest gradient entry
             accepted as converged.
         max_iterations: int, default 1000. `converged` says whether the
@@ -457,7 +457,7 @@ class LinearProbe:
     ):
         codes = _finite_codes("codes", codes)
         labels = _labels("labels", labels, len(codes))
-        self.l2 = check_float("l2", l2, minimum=0.0)
+        self.l2 = check_float("l2", l2, minimum=0.0, exclusive=True)
         self.tolerance = check_float(
             "tolerance", tolerance, minimum=0.0, exclusive=True
         )

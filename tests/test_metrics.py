@@ -376,6 +376,7 @@ def test_probe_refuses_non_finite_codes_naming_them(argument, bad):
     "kwargs, message",
     [
         ({"l2": -1.0}, "l2"),
+        ({"l2": 0.0}, "l2"),
         ({"tolerance": 0.0}, "tolerance"),
         ({"max_iterations": 0}, "max_iterations"),
         ({"labels": np.zeros(5, int)}, "labels"),
@@ -388,6 +389,7 @@ def test_probe_rejects_bad_arguments(kwargs, message):
         metrics.LinearProbe(codes, **kwargs)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not FULL_MNIST.exists(), reason="full MNIST not present")
 def test_probe_reaches_92_percent_on_raw_pixels_of_full_mnist():
     with np.load(FULL_MNIST) as data:
