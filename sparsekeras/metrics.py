@@ -412,9 +412,12 @@ class LinearProbe:
     """Multinomial logistic regression on frozen codes, fit to convergence.
 
     How much of the label information a code keeps in linearly readable
-    form. Each feature is standardised with the mean and standard deviation
-    of the training codes (a constant feature is only centred, so it reads
-    as 0), then the weights `W` and biases `b` minimise
+    form. Each feature is centred on its mean over the training codes and
+    divided by its standard deviation there, or by `scale_floor` times the
+    root mean square of all features' deviations if that is larger: so
+    features of any scale weigh alike, while a nearly constant one (a
+    border pixel, a unit that almost never fires) is not magnified until
+    faint noise on it decides the class. Then `W` and `b` minimise
 
         mean_i cross_entropy(softmax(x_i W + b), y_i) + l2 / 2 * ||W||^2
 
@@ -433,6 +436,8 @@ class LinearProbe:
             accepted as converged.
         max_iterations: int, default 1000. `converged` says whether the
             tolerance was reached within them.
+        scale_floor: float >= 0, default 0.3, see above; 0 standardises
+            every non-constant feature fully.
         seed: accepted for compatibility; the fit does not depend on it.
 
     Example:
@@ -453,6 +458,7 @@ class LinearProbe:
         l2=1e-4,
         tolerance=1e-4,
         max_iterations=1000,
+        scale_floor=0.3,
         seed=0,
     ):
         codes = _finite_codes("codes", codes)
@@ -464,10 +470,13 @@ class LinearProbe:
         self.max_iterations = check_int(
             "max_iterations", max_iterations, minimum=1
         )
+        self.scale_floor = check_float("scale_floor", scale_floor, minimum=0.0)
         self.seed = seed
         self.mean = np.mean(codes, axis=0)
         std = np.std(codes, axis=0)
-        self.scale = np.where(std > 0, std, 1.0)
+        floor = self.scale_floor * np.sqrt(np.mean(std * std))
+        self.scale = np.maximum(std, floor)
+        self.scale[self.scale == 0] = 1.0
         features = self._standardise(codes)
         self.classes, indices = np.unique(labels, return_inverse=True)
         units, classes = codes.shape[1], len(self.classes)
