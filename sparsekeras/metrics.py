@@ -425,7 +425,7 @@ class LinearProbe:
     `tolerance`. The objective is strictly convex in `W` (`l2 > 0`) and
     the solver starts from zero, so the result depends neither on a step
     count nor on the Keras backend. On raw pixels of full MNIST it reaches
-    92.6% test accuracy (see `docs/metrics.md`).
+    92.7% test accuracy (see `docs/metrics.md`).
 
     Args:
         codes: array of shape `(samples, units)` to fit, finite.
