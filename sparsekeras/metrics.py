@@ -25,9 +25,10 @@ STROKE_ENERGY = 0.8
 # Thresholds of `filter_kinds`, set on the known inputs of docs/metrics.md:
 # strokes 4 to 10 pixels long have extents 0.017 to 0.056 and smoothness
 # 0.45 or more (with 10% pixel noise), class-mean digit templates extents
-# 0.080 to 0.198, pixel noise smoothness below 0.05.
+# 0.080 to 0.198, pixel noise smoothness below 0.05 and extents 0.28 or more.
 SMOOTH_MIN = 0.3
 STROKE_MAX_EXTENT = 0.07
+TEMPLATE_MAX_EXTENT = 0.25
 
 
 def active_units(codes, threshold=0.0):
@@ -288,11 +289,12 @@ def filter_kinds(filters, filter_shape=(28, 28)):
     With `filter_smoothness` `s` and `filter_extent` `e` of each filter:
 
     - `"flat"`: a constant filter;
-    - `"noise"`: `s < 0.3`;
+    - `"noise"`: `s < 0.3` (rough), or `e > 0.25` (spread over more of
+      the image than a digit covers, as pixel noise is);
     - `"stroke"`: `s >= 0.3` and `e <= 0.07` (smooth and local: most of
       its energy in at most 7% of the image, 55 of 784 pixels);
-    - `"template"`: `s >= 0.3` and `e > 0.07` (smooth and spread, like a
-      whole digit);
+    - `"template"`: `s >= 0.3` and `0.07 < e <= 0.25` (smooth, the size
+      of a whole digit);
     - `"non-finite"`: a filter with a NaN or infinite weight.
 
     Args:
@@ -313,7 +315,8 @@ def filter_kinds(filters, filter_shape=(28, 28)):
     smoothness = filter_smoothness(filters, filter_shape, per_filter=True)
     extent = filter_extent(filters, filter_shape)
     kinds = np.where(extent <= STROKE_MAX_EXTENT, "stroke", "template")
-    kinds = np.where(smoothness < SMOOTH_MIN, "noise", kinds)
+    rough = (smoothness < SMOOTH_MIN) | (extent > TEMPLATE_MAX_EXTENT)
+    kinds = np.where(rough, "noise", kinds)
     kinds = np.where(extent == 0.0, "flat", kinds)
     return np.where(np.isnan(extent), "non-finite", kinds).astype("<U10")
 
@@ -410,27 +413,32 @@ class LinearProbe:
     """Multinomial logistic regression on frozen codes, fit to convergence.
 
     How much of the label information a code keeps in linearly readable
-    form. Each feature is standardised with the mean and standard deviation
-    of the training codes (a constant feature is only centred, so it reads
-    as 0), then the weights `W` and biases `b` minimise
+    form. Each feature is centred on its mean over the training codes and
+    divided by its standard deviation there, or by `scale_floor` times the
+    root mean square of all features' deviations if that is larger: so
+    features of any scale weigh alike, while a nearly constant one (a
+    border pixel, a unit that almost never fires) is not magnified until
+    faint noise on it decides the class. Then `W` and `b` minimise
 
         mean_i cross_entropy(softmax(x_i W + b), y_i) + l2 / 2 * ||W||^2
 
     with L-BFGS in float64 NumPy until no gradient entry exceeds
-    `tolerance`. The objective is strictly convex and the solver starts
-    from zero, so the result depends neither on a step count nor on the
-    Keras backend. On raw pixels of full MNIST it reaches 92.6% test
-    accuracy (see `docs/metrics.md`).
+    `tolerance`. The objective is strictly convex in `W` (`l2 > 0`) and
+    the solver starts from zero, so the result depends neither on a step
+    count nor on the Keras backend. On raw pixels of full MNIST it reaches
+    92.7% test accuracy (see `docs/metrics.md`).
 
     Args:
         codes: array of shape `(samples, units)` to fit, finite.
         labels: int array of shape `(samples,)`; the classes are the
             distinct labels.
-        l2: float >= 0, default 1e-4: the L2 penalty on the weights.
+        l2: float > 0, default 1e-4: the L2 penalty on the weights.
         tolerance: float > 0, default 1e-4: the largest gradient entry
             accepted as converged.
         max_iterations: int, default 1000. `converged` says whether the
             tolerance was reached within them.
+        scale_floor: float >= 0, default 0.3, see above; 0 standardises
+            every non-constant feature fully.
         seed: accepted for compatibility; the fit does not depend on it.
 
     Example:
@@ -451,21 +459,25 @@ class LinearProbe:
         l2=1e-4,
         tolerance=1e-4,
         max_iterations=1000,
+        scale_floor=0.3,
         seed=0,
     ):
         codes = _finite_codes("codes", codes)
         labels = _labels("labels", labels, len(codes))
-        self.l2 = check_float("l2", l2, minimum=0.0)
+        self.l2 = check_float("l2", l2, minimum=0.0, exclusive=True)
         self.tolerance = check_float(
             "tolerance", tolerance, minimum=0.0, exclusive=True
         )
         self.max_iterations = check_int(
             "max_iterations", max_iterations, minimum=1
         )
+        self.scale_floor = check_float("scale_floor", scale_floor, minimum=0.0)
         self.seed = seed
         self.mean = np.mean(codes, axis=0)
         std = np.std(codes, axis=0)
-        self.scale = np.where(std > 0, std, 1.0)
+        floor = self.scale_floor * np.sqrt(np.mean(std * std))
+        self.scale = np.maximum(std, floor)
+        self.scale[self.scale == 0] = 1.0
         features = self._standardise(codes)
         self.classes, indices = np.unique(labels, return_inverse=True)
         units, classes = codes.shape[1], len(self.classes)

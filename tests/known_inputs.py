@@ -19,6 +19,24 @@ def noise_filters(units=50, seed=0):
     return np.random.default_rng(seed).normal(size=(SIDE * SIDE, units))
 
 
+def blur(images):
+    """A 3 x 3 mean filter on rows of 28 x 28 images (edges repeated)."""
+    images = images.reshape(-1, SIDE, SIDE)
+    padded = np.pad(images, ((0, 0), (1, 1), (1, 1)), mode="edge")
+    out = sum(
+        padded[:, dy : dy + SIDE, dx : dx + SIDE]
+        for dy in range(3)
+        for dx in range(3)
+    )
+    return (out / 9.0).reshape(len(images), -1)
+
+
+def smooth_noise_filters(units=50, seed=0):
+    """Gaussian noise blurred twice: smooth, but spread over the image."""
+    rng = np.random.default_rng(seed)
+    return blur(blur(rng.normal(size=(units, SIDE * SIDE)))).T
+
+
 def stroke_filters(units=100, seed=0, width=1.0, noise=0.0):
     """Short smooth line segments, 4 to 10 pixels long, Gaussian profile."""
     rng = np.random.default_rng(seed)
@@ -92,6 +110,7 @@ def _summary(values):
 def main():
     filters = {
         "noise": noise_filters(),
+        "smooth noise (blurred twice)": smooth_noise_filters(),
         "strokes": stroke_filters(),
         "thin strokes (width 0.7)": stroke_filters(width=0.7),
         "wide strokes (width 1.5)": stroke_filters(seed=1, width=1.5),

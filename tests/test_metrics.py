@@ -7,6 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from known_inputs import (
+    blur,
     digit_labels,
     digit_templates,
     noise_filters,
@@ -14,6 +15,7 @@ from known_inputs import (
     random_codes,
     saturated_sigmoid_codes,
     sigmoid_detector_codes,
+    smooth_noise_filters,
     stroke_filters,
 )
 
@@ -21,17 +23,6 @@ from sparsekeras import metrics, visualize
 
 FULL_MNIST = Path(__file__).resolve().parents[2] / "shared/data/mnist.npz"
 NAN = float("nan")
-
-
-def _blur(images):
-    images = images.reshape(-1, 28, 28)
-    padded = np.pad(images, ((0, 0), (1, 1), (1, 1)), mode="edge")
-    out = sum(
-        padded[:, 1 + dy : 29 + dy, 1 + dx : 29 + dx]
-        for dy in (-1, 0, 1)
-        for dx in (-1, 0, 1)
-    )
-    return (out / 9.0).reshape(len(images), -1)
 
 
 def _separable(samples=2500, classes=3, seed=0):
@@ -170,11 +161,10 @@ def test_selectivity_rejects_mismatched_input(codes, labels, message):
 # Filters: smoothness, extent, kinds.
 
 
-def test_filter_smoothness_separates_noise_from_strokes():
-    rng = np.random.default_rng(0)
-    strokes = _blur(_blur(rng.normal(size=(50, 784)))).T
+def test_filter_smoothness_separates_pixel_noise_from_smooth_filters():
     assert abs(metrics.filter_smoothness(noise_filters())) < 0.05
-    assert metrics.filter_smoothness(strokes) > 0.8
+    assert metrics.filter_smoothness(smooth_noise_filters()) > 0.8
+    assert metrics.filter_smoothness(stroke_filters()) > 0.8
 
 
 def test_filter_smoothness_of_constant_filters_is_zero_not_nan():
@@ -192,15 +182,21 @@ def test_filter_smoothness_of_nan_filters_is_nan_not_zero():
 def test_strokes_are_local_templates_are_spread_noise_is_everywhere():
     strokes = metrics.filter_extent(stroke_filters())
     templates = metrics.filter_extent(digit_templates(per_class=5))
-    noise = metrics.filter_extent(noise_filters())
+    noise = np.concatenate(
+        [
+            metrics.filter_extent(noise_filters()),
+            metrics.filter_extent(smooth_noise_filters()),
+        ]
+    )
     assert np.max(strokes) < metrics.STROKE_MAX_EXTENT < np.min(templates)
-    assert np.max(templates) < np.min(noise)
+    assert np.max(templates) < metrics.TEMPLATE_MAX_EXTENT < np.min(noise)
 
 
 @pytest.mark.parametrize(
     "weights, kind",
     [
         (noise_filters(), "noise"),
+        (smooth_noise_filters(), "noise"),
         (stroke_filters(), "stroke"),
         (stroke_filters(width=0.7), "stroke"),
         (stroke_filters(seed=1, width=1.5), "stroke"),
@@ -211,6 +207,7 @@ def test_strokes_are_local_templates_are_spread_noise_is_everywhere():
     ],
     ids=[
         "noise",
+        "smooth_noise",
         "strokes",
         "thin_strokes",
         "wide_strokes",
@@ -264,7 +261,7 @@ def test_filter_measures_accept_a_keras_variable():
 def test_sharpness_drops_when_images_are_blurred():
     rng = np.random.default_rng(1)
     images = rng.uniform(size=(10, 784))
-    assert metrics.sharpness(_blur(images)) < metrics.sharpness(images) / 2
+    assert metrics.sharpness(blur(images)) < metrics.sharpness(images) / 2
 
 
 def test_sharpness_of_non_finite_images_is_nan():
@@ -340,10 +337,33 @@ def test_probe_gives_the_same_answer_for_backend_tensors():
 
 def test_probe_standardises_features_so_scale_does_not_matter():
     codes, labels = _separable(samples=600)
-    scaled = codes * np.array([1e-4, 1.0, 1e4])
-    a = metrics.LinearProbe(codes, labels)
-    b = metrics.LinearProbe(scaled, labels)
-    np.testing.assert_array_equal(a.predict(codes), b.predict(scaled))
+    probe = metrics.LinearProbe(codes, labels)
+    for scale in (1e-4, 1e4):
+        scaled = metrics.LinearProbe(scale * codes, labels)
+        np.testing.assert_allclose(scaled.weights, probe.weights, rtol=1e-6)
+    each = codes * np.array([1e-4, 1.0, 1e4])
+    standardised = metrics.LinearProbe(each, labels, scale_floor=0.0)
+    np.testing.assert_array_equal(
+        standardised.predict(each), probe.predict(codes)
+    )
+
+
+def test_probe_magnifies_nearly_constant_features_less_with_a_floor():
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 2, 1000)
+    codes = 2.0 * np.eye(2)[labels] + rng.normal(size=(1000, 2))
+    # Twenty features, each 1 on one hard sample of class 1 and 0 elsewhere,
+    # like border pixels that are ink in one training image.
+    hard = np.flatnonzero((labels == 1) & (codes[:, 1] < codes[:, 0]))[:20]
+    rare = np.zeros((1000, 20))
+    rare[hard, np.arange(20)] = 1.0
+    codes = np.concatenate([codes, rare], axis=1)
+    faint = codes + np.r_[0.0, 0.0, np.full(20, 0.05)]
+    floored = metrics.LinearProbe(codes, labels)
+    plain = metrics.LinearProbe(codes, labels, scale_floor=0.0)
+    assert (
+        floored.accuracy(faint, labels) > plain.accuracy(faint, labels) + 0.05
+    )
 
 
 def test_probe_ignores_constant_features():
@@ -379,8 +399,10 @@ def test_probe_refuses_non_finite_codes_naming_them(argument, bad):
     "kwargs, message",
     [
         ({"l2": -1.0}, "l2"),
+        ({"l2": 0.0}, "l2"),
         ({"tolerance": 0.0}, "tolerance"),
         ({"max_iterations": 0}, "max_iterations"),
+        ({"scale_floor": -0.1}, "scale_floor"),
         ({"labels": np.zeros(5, int)}, "labels"),
     ],
 )
@@ -391,6 +413,7 @@ def test_probe_rejects_bad_arguments(kwargs, message):
         metrics.LinearProbe(codes, **kwargs)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not FULL_MNIST.exists(), reason="full MNIST not present")
 def test_probe_reaches_92_percent_on_raw_pixels_of_full_mnist():
     with np.load(FULL_MNIST) as data:
