@@ -9,7 +9,6 @@ import math
 import os
 
 from sparsekeras.comparison import cases, registry
-from sparsekeras.comparison.results import CaseResult
 
 REPRODUCED = "reproduced"
 NOT_REPRODUCED = "not reproduced"
