@@ -4,6 +4,11 @@ import keras
 from keras import ops
 
 from sparsekeras._validation import check_bool, check_int
+from sparsekeras.layers._sparse_rows import (
+    check_pair_of_shapes,
+    gather_matmul,
+    pair_of_shapes,
+)
 
 
 @keras.saving.register_keras_serializable(package="sparsekeras")
@@ -113,16 +118,8 @@ class SparseDense(keras.layers.Layer):
         self.supports_masking = True
 
     def build(self, input_shape):
-        values_shape, indices_shape = _pair_of_shapes(input_shape)
-        if len(values_shape) < 2 or not _compatible(
-            values_shape, indices_shape
-        ):
-            raise ValueError(
-                "Invalid input shapes for `SparseDense`, expected `values` "
-                "and `indices` of the same shape, of rank >= 2 (a batch of "
-                f"rows). Received: values.shape={values_shape}, "
-                f"indices.shape={indices_shape}"
-            )
+        values_shape, indices_shape = pair_of_shapes(input_shape, "SparseDense")
+        check_pair_of_shapes(values_shape, indices_shape, "SparseDense")
         self.kernel = self.add_weight(
             name="kernel",
             shape=(self.input_dim, self.units),
@@ -143,20 +140,13 @@ class SparseDense(keras.layers.Layer):
 
     def call(self, inputs):
         values, indices = inputs
-        dtype = keras.backend.standardize_dtype(indices.dtype)
-        if not keras.backend.is_int_dtype(dtype):
-            raise TypeError(
-                "Invalid dtype for `indices` of `SparseDense`, expected an "
-                f"integer dtype. Received: indices.dtype={dtype}"
-            )
-        rows = ops.take(self.kernel, indices, axis=0)
-        outputs = ops.einsum("...k,...ku->...u", values, rows)
+        outputs = gather_matmul(values, indices, self.kernel, "SparseDense")
         if self.use_bias:
             outputs = ops.add(outputs, self.bias)
         return self.activation(outputs)
 
     def compute_output_shape(self, input_shape):
-        values_shape, _ = _pair_of_shapes(input_shape)
+        values_shape, _ = pair_of_shapes(input_shape, "SparseDense")
         return (*values_shape[:-1], self.units)
 
     def compute_mask(self, inputs, mask=None):
@@ -194,31 +184,3 @@ class SparseDense(keras.layers.Layer):
             }
         )
         return config
-
-
-def _pair_of_shapes(input_shape):
-    """`(values_shape, indices_shape)`, or a `ValueError` naming the input."""
-    if (
-        isinstance(input_shape, (list, tuple))
-        and len(input_shape) == 2
-        and all(_is_shape(shape) for shape in input_shape)
-    ):
-        return tuple(input_shape[0]), tuple(input_shape[1])
-    raise ValueError(
-        "Invalid input for `SparseDense`, expected a pair of tensors "
-        "`(values, indices)`, as `KSparse(..., return_indices=True)` "
-        f"returns. Received: input_shape={input_shape}"
-    )
-
-
-def _is_shape(shape):
-    return isinstance(shape, (list, tuple)) and all(
-        dim is None or isinstance(dim, int) for dim in shape
-    )
-
-
-def _compatible(shape, other):
-    return len(shape) == len(other) and all(
-        a is None or b is None or a == b
-        for a, b in zip(shape, other, strict=False)
-    )
