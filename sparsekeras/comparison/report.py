@@ -20,9 +20,10 @@ OBSERVATIONS = (
     (
         "(a) and (b) learn filters not specific to digits; (c), (d), (e) "
         "learn stroke-like filters",
-        "the class selectivity of the codes of (a) and of (b) is below that "
-        "of every one of (c), (d), (e), and the stroke-likeness of the "
-        "filters of every one of (c), (d), (e) is above that of (a) and (b)",
+        "the mean class selectivity of the live units of (a) and of (b) is "
+        "below that of every one of (c), (d), (e), and the share of stroke "
+        "filters among the live units of every one of (c), (d), (e) is "
+        "above that of (a) and of (b)",
     ),
     (
         "(d) reconstructs worst",
@@ -52,7 +53,7 @@ _COLUMNS = (
     ("probe_accuracy", "linear probe", "{:.1%}"),
     ("reader_accuracy", "pixel reader on reconstructions", "{:.1%}"),
     ("class_selectivity", "class selectivity", "{:.3f}"),
-    ("stroke_likeness", "stroke-likeness", "{:.3f}"),
+    ("stroke_fraction", "stroke filters", "{:.0%}"),
     ("filter_smoothness", "filter smoothness", "{:.3f}"),
     ("sharpness_ratio", "sharpness ratio", "{:.3f}"),
     ("convergence_epoch", "converged (epoch)", "{}"),
@@ -134,14 +135,14 @@ def _filters(c):
     selective = max(value(x, "class_selectivity") for x in GENERIC) < min(
         value(x, "class_selectivity") for x in SPECIFIC
     )
-    strokes = min(value(x, "stroke_likeness") for x in SPECIFIC) > max(
-        value(x, "stroke_likeness") for x in GENERIC
+    strokes = min(value(x, "stroke_fraction") for x in SPECIFIC) > max(
+        value(x, "stroke_fraction") for x in GENERIC
     )
     return selective and strokes, (
         "class selectivity (chance 0.1): "
         + _listing(c, registry.LETTERS, "class_selectivity", "{:.3f}")
-        + "; stroke-likeness: "
-        + _listing(c, registry.LETTERS, "stroke_likeness", "{:.3f}")
+        + "; stroke filters: "
+        + _listing(c, registry.LETTERS, "stroke_fraction", "{:.0%}")
     )
 
 
@@ -271,15 +272,23 @@ def _markdown(content, results, preset_text):
 
 
 _DEFINITIONS = (
-    "Active units: |code| above 0.5 for the sigmoid cases (a)-(c), nonzero "
-    "for (d) and (e). Dead units: see `sparsekeras.metrics."
-    "dead_unit_fraction`. Linear probe: a softmax classifier trained to "
-    "convergence on the standardised codes of the training images. Pixel "
-    "reader: the same classifier trained on the original training pixels, "
+    "Active units (L0): |code| above 0.5 for the sigmoid cases (a)-(c), "
+    "nonzero for (d) and (e). Dead units: a unit is dead when its range "
+    "over the test images (largest minus smallest activation) is at most "
+    "1% of the largest range of any unit of the case "
+    "(`sparsekeras.metrics.dead_units`): a k-sparse unit that never wins "
+    "and a sigmoid unit stuck near 0 or 1 alike; the others are live. "
+    "Linear probe: multinomial logistic regression fit to convergence "
+    "(L-BFGS, float64 NumPy, the same on every backend) on the "
+    "standardised codes of the training images, scored on the test codes. "
+    "Pixel reader: the same probe fit on the original training pixels, "
     "scoring the test reconstructions. Class selectivity: for each live "
-    "unit, the share of its activation mass on its most frequent digit, "
-    "averaged (chance 0.1). Stroke-likeness: see `sparsekeras.metrics`. "
-    "Filter smoothness: mean correlation of neighbouring pixels in the "
-    "filters of live units. Sharpness ratio: mean squared image gradient "
-    "of the reconstructions over that of the originals (1 is as sharp)."
+    "unit, the share of its activation above its median that falls on its "
+    "preferred digit, averaged (chance 0.1). Stroke filters: the share of "
+    "live units whose filter is smooth (smoothness >= 0.5) and local (80% "
+    "of its energy in at most 7% of the image), "
+    "`sparsekeras.metrics.filter_kinds`. Filter smoothness: mean "
+    "correlation of neighbouring pixels in the filters of live units. "
+    "Sharpness ratio: mean squared image gradient of the reconstructions "
+    "over that of the originals (1 is as sharp)."
 )

@@ -20,12 +20,14 @@ class CaseResult:
         active_units: mean number of active units per test image.
         active_threshold: `|code|` above which a unit is active.
         mean_activation: mean `|code|` on the test images.
-        dead_fraction: fraction of dead units (`metrics.dead_unit_fraction`).
+        dead_fraction: `metrics.dead_unit_fraction` of the test codes.
         probe_accuracy: linear probe's test accuracy on the codes.
         reader_accuracy: the pixel reader's accuracy on the reconstructions.
-        filter_smoothness: `metrics.filter_smoothness` of live units.
-        class_selectivity: `metrics.class_selectivity` of the test codes.
-        stroke_likeness: `metrics.stroke_likeness` of live units' filters.
+        filter_smoothness: `metrics.filter_smoothness` of live units'
+            filters.
+        class_selectivity: `metrics.mean_class_selectivity` of the test
+            codes.
+        stroke_fraction: `metrics.stroke_fraction` of live units' filters.
         sharpness_ratio: sharpness of reconstructions over originals'.
         convergence_epoch: first epoch within 5% of the final cost.
         wall_time_s: training time in seconds.
@@ -47,7 +49,7 @@ class CaseResult:
     reader_accuracy: float | None = None
     filter_smoothness: float | None = None
     class_selectivity: float | None = None
-    stroke_likeness: float | None = None
+    stroke_fraction: float | None = None
     sharpness_ratio: float | None = None
     convergence_epoch: int | None = None
     wall_time_s: float | None = None

@@ -75,7 +75,7 @@ def run_comparison(
     report.remove_stale(out_dir)
     # A linear classifier of raw pixels, to ask whether a case's
     # reconstructions can still be read as the digits they were.
-    reader = metrics.LinearProbe(x_train, y_train, seed=seed)
+    reader = metrics.LinearProbe(x_train, y_train)
     data_arrays = (x_train, y_train, x_test, y_test)
     results = []
     for key in cases:
@@ -163,7 +163,7 @@ def _run_case(key, preset, data, reader, seed, max_steps, out_dir, verbose):
     if not all(math.isfinite(c) for c in costs):
         result.status = DIVERGED
         return result
-    measurements = measure(case, data, reader, seed)
+    measurements = measure(case, data, reader)
     result = dataclasses.replace(
         result,
         wall_time_s=wall_time,
@@ -199,7 +199,7 @@ def fit(case, images, epochs, batch_size, verbose):
     return [float(c) for c in history.history["loss"]], wall_time
 
 
-def measure(case, data, reader, seed):
+def measure(case, data, reader):
     """Measures a trained case on the test images; a dict of fields."""
     x_train, y_train, x_test, y_test = data
     reconstructions = case.model.predict(x_test, batch_size=1000, verbose=0)
@@ -207,9 +207,9 @@ def measure(case, data, reader, seed):
     train_codes = np.asarray(codes_of(case.model, x_train))
     filters = np.asarray(filters_of(case.model))
     threshold = case.active_threshold
-    live = np.any(np.abs(test_codes) > threshold, axis=0)
-    # Dead units keep their random initial filters, which would make the
-    # filter measures count the dead units a second time.
+    live = ~metrics.dead_units(test_codes)
+    # Dead units keep their initial filters, which would make the filter
+    # measures count the dead units a second time.
     live_filters = filters[:, live] if np.any(live) else filters
     return {
         "reconstruction_mse": float(np.mean((reconstructions - x_test) ** 2)),
@@ -218,16 +218,14 @@ def measure(case, data, reader, seed):
         ),
         "active_threshold": threshold,
         "mean_activation": float(np.mean(np.abs(test_codes))),
-        "dead_fraction": metrics.dead_unit_fraction(test_codes, threshold),
+        "dead_fraction": metrics.dead_unit_fraction(test_codes),
         "probe_accuracy": metrics.linear_probe_accuracy(
-            train_codes, y_train, test_codes, y_test, seed=seed
+            train_codes, y_train, test_codes, y_test
         ),
         "reader_accuracy": reader.accuracy(reconstructions, y_test),
         "filter_smoothness": metrics.filter_smoothness(live_filters),
-        "class_selectivity": float(
-            metrics.class_selectivity(test_codes, y_test)
-        ),
-        "stroke_likeness": float(metrics.stroke_likeness(live_filters)),
+        "class_selectivity": metrics.mean_class_selectivity(test_codes, y_test),
+        "stroke_fraction": metrics.stroke_fraction(live_filters),
         "sharpness_ratio": metrics.sharpness(reconstructions)
         / max(metrics.sharpness(x_test), 1e-12),
     }

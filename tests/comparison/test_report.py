@@ -22,7 +22,7 @@ def _result(letter, **overrides):
         reader_accuracy=0.9,
         filter_smoothness=0.5,
         class_selectivity=0.3,
-        stroke_likeness=0.5,
+        stroke_fraction=0.5,
         sharpness_ratio=0.8,
         convergence_epoch=5,
         wall_time_s=1.0,
@@ -39,13 +39,13 @@ def _original_outcome():
         _result(
             "a",
             class_selectivity=0.13,
-            stroke_likeness=0.1,
+            stroke_fraction=0.1,
             sharpness_ratio=0.9,
         ),
         _result(
             "b",
             class_selectivity=0.14,
-            stroke_likeness=0.2,
+            stroke_fraction=0.2,
             sharpness_ratio=0.85,
         ),
         _result("c", sharpness_ratio=0.6, reader_accuracy=0.88),
@@ -66,7 +66,7 @@ def test_every_observation_is_reproduced_when_numbers_agree():
     "letter, change, observation",
     [
         ("b", {"class_selectivity": 0.31}, 0),
-        ("d", {"stroke_likeness": 0.15}, 0),
+        ("d", {"stroke_fraction": 0.15}, 0),
         ("a", {"reconstruction_mse": 0.06}, 1),
         ("c", {"convergence_epoch": 1}, 2),
         ("c", {"sharpness_ratio": 0.95}, 3),
