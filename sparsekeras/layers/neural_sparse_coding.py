@@ -12,6 +12,7 @@ from sparsekeras._validation import (
     check_float,
     check_int,
 )
+from sparsekeras.layers._atoms_from_data import rows_of, sampled_atoms
 from sparsekeras.layers._selection import top_k_mask
 
 
@@ -436,3 +437,41 @@ class NeuralSparseCoding(keras.layers.Layer):
             }
         )
         return config
+
+    def adapt(self, data, batch_size=None, steps=None, seed=0):
+        """Sets the atoms to normalised samples of `data`, chosen at random.
+
+        Builds the layer from `data`'s shape if it is not built, then sets
+        the dictionary's `units` columns to `units` distinct samples of
+        `data`, each divided by its norm; samples of norm zero are skipped.
+        A start from data, the practical analogue of the paper's
+        initialisation, instead of random atoms.
+
+        Args:
+            data: NumPy array or backend tensor `(samples, input_dim)`,
+                with at least `units` samples of nonzero norm.
+            batch_size: positive integer or `None`; with `steps`, the size
+                of the batches read (defaults to 32).
+            steps: positive integer or `None` (all of `data`), the number
+                of batches of `batch_size` samples read from the start.
+            seed: integer >= 0, defaults to `0`: which samples are chosen.
+
+        Example:
+
+        >>> import numpy as np
+        >>> layer = NeuralSparseCoding(2, k=1)
+        >>> layer.adapt(np.array([[3.0, 4.0], [0.0, 0.0], [0.0, 2.0]]))
+        >>> keras.ops.convert_to_numpy(layer.dictionary)
+        array([[0.6, 0. ],
+               [0.8, 1. ]], dtype=float32)
+        """
+        rows = rows_of(data, batch_size=batch_size, steps=steps)
+        if not self.built:
+            self.build((None, rows.shape[1]))
+        input_dim = self.dictionary.shape[0]
+        if rows.shape[1] != input_dim:
+            raise ValueError(
+                "Invalid shape for `data`, expected samples of the layer's "
+                f"input_dim ({input_dim}). Received: data.shape={rows.shape}"
+            )
+        self.dictionary.assign(sampled_atoms(rows, self.units, seed))
