@@ -16,6 +16,7 @@ a built model and of one loaded from its `.keras` file alike.
 """
 
 import dataclasses
+import functools
 import math
 import warnings
 
@@ -75,20 +76,21 @@ class BuiltCase:
     prepare: object = None
 
 
-def build_case(key, settings, *, training_steps):
+def build_case(key, settings, *, training_steps, seed=0):
     """Builds and compiles one case.
 
     Args:
         key: a key of `registry.CASES`.
         settings: its `presets.CaseSettings`.
         training_steps: steps of the whole training, for (e)'s schedule.
+        seed: which training images start (d)'s dictionary.
 
     Returns:
         A `BuiltCase`.
     """
     key = lookup(key).key
     if key == "neural_sparse_coding":
-        return _neural_sparse_coding(settings)
+        return _neural_sparse_coding(settings, seed)
     if key == "k_sparse":
         return _k_sparse(settings, training_steps)
     return _sigmoid_autoencoder(key, settings)
@@ -168,7 +170,7 @@ def _sigmoid_autoencoder(key, settings):
     return BuiltCase(key, _compile(model, settings), SIGMOID_ACTIVE)
 
 
-def _neural_sparse_coding(settings):
+def _neural_sparse_coding(settings, seed):
     inputs = keras.Input(shape=(INPUT_DIM,), name="image")
     coding = NeuralSparseCoding(
         settings.units,
@@ -182,7 +184,7 @@ def _neural_sparse_coding(settings):
         "neural_sparse_coding",
         _compile(model, settings),
         0.0,
-        prepare=coding.adapt,
+        prepare=functools.partial(coding.adapt, seed=seed),
     )
 
 

@@ -154,7 +154,10 @@ def _run_case(key, preset, data, reader, seed, max_steps, out_dir, verbose):
         print(f"\n({name.letter}) {name.title}", flush=True)
     keras.utils.set_random_seed(seed)
     case = build_case(
-        key, preset.cases[key], training_steps=steps * preset.epochs
+        key,
+        preset.cases[key],
+        training_steps=steps * preset.epochs,
+        seed=seed,
     )
     images = x_train[: steps * batch_size]
     costs, wall_time = fit(case, images, preset.epochs, batch_size, verbose)

@@ -9,14 +9,30 @@ from sparsekeras import cli
 from sparsekeras.comparison import presets, registry
 from sparsekeras.comparison.cases import build_case, codes_of, fit_quietly
 from sparsekeras.comparison.run import run_comparison
+from sparsekeras.datasets import load_mnist
 
 TINY = dict(units=16, k=3, epochs=2, batch_size=64, max_steps=2)
 
 
 @pytest.fixture(scope="module")
-def tiny_report(tmp_path_factory):
+def tiny_data(tmp_path_factory):
+    """500 training and 200 test images of the sample: fast probes."""
+    (x_train, y_train), (x_test, y_test) = load_mnist(source="embedded")
+    path = tmp_path_factory.mktemp("data") / "tiny.npz"
+    np.savez(
+        path,
+        x_train=x_train[:500],
+        y_train=y_train[:500],
+        x_test=x_test[:200],
+        y_test=y_test[:200],
+    )
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def tiny_report(tmp_path_factory, tiny_data):
     out = tmp_path_factory.mktemp("report")
-    content = run_comparison(out, verbose=0, **TINY)
+    content = run_comparison(out, data=tiny_data, verbose=0, **TINY)
     return out, content
 
 
@@ -75,11 +91,13 @@ def test_a_saved_case_gives_the_same_codes_after_loading(key, tmp_path):
 
 
 def test_a_diverging_case_is_reported_and_the_command_fails(
-    tmp_path, capsys, monkeypatch
+    tmp_path, tiny_data, capsys, monkeypatch
 ):
     (tmp_path / "report.md").write_text("an older report")
     diverging = dict(presets.ORIGINAL.cases)
-    diverging["plain"] = presets.CaseSettings(8, learning_rate=1e30)
+    diverging["k_sparse"] = presets.CaseSettings(
+        8, optimizer="sgd", learning_rate=1e30, k=3
+    )
     monkeypatch.setitem(
         presets.PRESETS,
         "original",
@@ -89,7 +107,9 @@ def test_a_diverging_case_is_reported_and_the_command_fails(
         [
             "compare",
             "--cases",
-            "a,b",
+            "a,e",
+            "--data",
+            tiny_data,
             "--epochs",
             "3",
             "--units",
@@ -103,18 +123,20 @@ def test_a_diverging_case_is_reported_and_the_command_fails(
     )
     assert status == 1
     report = json.loads((tmp_path / "report.json").read_text())
-    assert [c["status"] for c in report["cases"]] == ["diverged", "trained"]
-    assert len(report["cases"][0]["cost_per_epoch"]) < 3
+    assert [c["status"] for c in report["cases"]] == ["trained", "diverged"]
+    assert len(report["cases"][1]["cost_per_epoch"]) < 3
     assert "**diverged**" in (tmp_path / "report.md").read_text()
-    assert "diverged: plain" in capsys.readouterr().err
+    assert "diverged: k_sparse" in capsys.readouterr().err
 
 
-def test_command_line_runs_chosen_cases_by_letter(tmp_path):
+def test_command_line_runs_chosen_cases_by_letter(tmp_path, tiny_data):
     status = cli.main(
         [
             "compare",
             "--cases",
             "a,e",
+            "--data",
+            tiny_data,
             "--epochs",
             "1",
             "--units",
