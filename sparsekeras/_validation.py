@@ -7,6 +7,9 @@ Received: k=0".
 
 import numbers
 
+import keras
+import numpy as np
+
 
 def _received(name, value):
     return f"Received: {name}={value!r}"
@@ -104,3 +107,33 @@ def _describe_range(name, minimum, maximum, exclusive):
         sign = "<" if exclusive else "<="
         return f"a finite number {sign} {maximum}"
     return "a finite number"
+
+
+def check_image_shape(name, shape):
+    """Returns `shape` as `(height, width)` if it is two positive integers."""
+    if not isinstance(shape, (tuple, list)) or len(shape) != 2:
+        raise ValueError(
+            f"Invalid value for `{name}`, expected (height, width). "
+            f"{_received(name, shape)}"
+        )
+    return tuple(check_int(name, size, minimum=1) for size in shape)
+
+
+def check_filters(name, weights, filter_shape):
+    """Returns `weights` of shape `(h * w, units)` as `(units, h, w)` floats.
+
+    The one layout rule for filters: one filter per column, as in a Dense
+    kernel `(input_dim, units)` or a `NeuralSparseCoding` dictionary. A
+    transposed `(units, h * w)` array is refused, not silently reshaped.
+    """
+    height, width = check_image_shape("filter_shape", filter_shape)
+    weights = np.asarray(keras.ops.convert_to_numpy(weights), dtype=np.float64)
+    layout = weights.ndim == 2 and weights.shape[0] == height * width
+    if not layout or weights.shape[1] == 0:
+        raise ValueError(
+            f"Invalid shape for `{name}`, expected (input_dim, units) with "
+            f"input_dim = {height} * {width} = {height * width} (one filter "
+            "of `filter_shape` per column) and units >= 1. "
+            f"Received: {name}.shape={weights.shape}"
+        )
+    return weights.T.reshape(-1, height, width)

@@ -14,12 +14,19 @@ import os
 import keras
 import numpy as np
 
-from sparsekeras._validation import check_choice, check_int
+from sparsekeras._validation import (
+    check_choice,
+    check_filters,
+    check_image_shape,
+    check_int,
+)
 
 NORMALIZATIONS = ("per_filter", "global")
 # Grid lines and empty cells are white, which separates tiles both from the
 # black background of digits and from the mid-grey of weights near zero.
 FILL = 1.0
+# Non-finite weights are drawn in a colour no weight can take.
+NON_FINITE = "red"
 DPI = 100
 # Screen pixels drawn for each array pixel, so that 28x28 tiles stay legible.
 PIXEL_SCALE = 2
@@ -48,8 +55,11 @@ def tile_filters(
       flat.
 
     A constant filter (or, with `"global"`, constant weights) is drawn mid
-    grey, 0.5. Filters fill the grid row by row; the `padding` pixels between
-    tiles and the cells left empty in the last row are white (1.0).
+    grey, 0.5. NaN and infinite weights are left out of `low` and `high`
+    and are NaN in the result (drawn red by `save_filters`), so they mark
+    their own pixels only. Filters fill the grid row by row; the `padding`
+    pixels between tiles and the cells left empty in the last row are
+    white (1.0).
 
     Args:
         weights: array-like of shape `(input_dim, units)` with
@@ -63,8 +73,9 @@ def tile_filters(
     Returns:
         A float64 array of shape
         `(rows * height + (rows - 1) * padding,
-        columns * width + (columns - 1) * padding)`, values in [0, 1],
-        where `rows = ceil(units / columns)`.
+        columns * width + (columns - 1) * padding)`, values in [0, 1]
+        (NaN where a weight is not finite), where
+        `rows = ceil(units / columns)`.
 
     Example:
 
@@ -77,17 +88,23 @@ def tile_filters(
            [0.29, 0.43, 1.  , 0.71, 1.  ]])
     """
     check_choice("normalize", normalize, NORMALIZATIONS)
-    filters = _filters(weights, filter_shape)
-    if normalize == "per_filter":
-        low = filters.min(axis=(1, 2), keepdims=True)
-        high = filters.max(axis=(1, 2), keepdims=True)
-    else:
-        low, high = filters.min(), filters.max()
+    filters = check_filters("weights", weights, filter_shape)
+    finite = np.isfinite(filters)
+    filters = np.where(finite, filters, 0.0)
+    axes = (1, 2) if normalize == "per_filter" else None
+    low = np.min(
+        filters, axis=axes, initial=np.inf, where=finite, keepdims=True
+    )
+    high = np.max(
+        filters, axis=axes, initial=-np.inf, where=finite, keepdims=True
+    )
     span = high - low
     scaled = np.divide(
         filters - low, span, out=np.full_like(filters, 0.5), where=span > 0
     )
-    return _tile(scaled, columns=columns, padding=padding)
+    return _tile(
+        np.where(finite, scaled, np.nan), columns=columns, padding=padding
+    )
 
 
 def tile_images(originals, reconstructions, *, image_shape=(28, 28), padding=1):
@@ -311,24 +328,9 @@ def _curve(name, costs):
     return costs
 
 
-def _filters(weights, filter_shape):
-    """`weights` of shape `(h * w, units)` as `units` arrays of shape (h, w)."""
-    height, width = _shape("filter_shape", filter_shape)
-    weights = np.asarray(keras.ops.convert_to_numpy(weights), dtype=np.float64)
-    layout = weights.ndim == 2 and weights.shape[0] == height * width
-    if not layout or weights.shape[1] == 0:
-        raise ValueError(
-            "Invalid shape for `weights`, expected (input_dim, units) with "
-            f"input_dim = {height} * {width} = {height * width} (one filter "
-            "of `filter_shape` per column) and units >= 1. "
-            f"Received: weights.shape={weights.shape}"
-        )
-    return weights.T.reshape(-1, height, width)
-
-
 def _images(images, image_shape, name):
     """`images` as float64 arrays of shape `image_shape` in [0, 1]."""
-    height, width = _shape("image_shape", image_shape)
+    height, width = check_image_shape("image_shape", image_shape)
     images = keras.ops.convert_to_numpy(images)
     flat = images.ndim == 2 and images.shape[1] == height * width
     if not (flat or images.shape[1:] == (height, width)) or len(images) == 0:
@@ -341,15 +343,6 @@ def _images(images, image_shape, name):
         images = images / 255.0
     images = np.clip(np.asarray(images, dtype=np.float64), 0.0, 1.0)
     return images.reshape(-1, height, width)
-
-
-def _shape(name, shape):
-    if not isinstance(shape, (tuple, list)) or len(shape) != 2:
-        raise ValueError(
-            f"Invalid value for `{name}`, expected (height, width). "
-            f"Received: {name}={shape!r}"
-        )
-    return tuple(check_int(name, size, minimum=1) for size in shape)
 
 
 def _tile(images, *, columns, padding):
@@ -401,7 +394,10 @@ def _figure(size, title):
 
 
 def _show(axes, tile):
-    axes.imshow(tile, cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest")
+    from matplotlib import colormaps
+
+    gray = colormaps["gray"].with_extremes(bad=NON_FINITE)
+    axes.imshow(tile, cmap=gray, vmin=0.0, vmax=1.0, interpolation="nearest")
 
 
 def _save(figure, path):

@@ -111,6 +111,39 @@ def test_a_constant_filter_among_others_is_mid_grey_per_filter():
     assert tile[:, :3].max() == 1.0
 
 
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("normalize", ["per_filter", "global"])
+def test_a_non_finite_weight_marks_only_its_own_pixel(normalize, bad):
+    weights = random_weights(9, 4)
+    weights[4, 2] = np.median(weights[:, 2])
+    layout = {"filter_shape": (3, 3), "columns": 4, "padding": 0}
+    clean = tile_filters(weights, normalize=normalize, **layout)
+    weights[4, 2] = bad
+    tile = tile_filters(weights, normalize=normalize, **layout)
+    marked = np.isnan(tile)
+    assert marked.sum() == 1 and marked[1, 2 * 3 + 1]
+    np.testing.assert_array_equal(tile[~marked], clean[~marked])
+
+
+def test_an_all_nan_filter_is_nan_and_the_others_keep_their_scale():
+    weights = random_weights(9, 2)
+    clean = tile_filters(weights, filter_shape=(3, 3), normalize="global")
+    with_nan = np.concatenate([weights, np.full((9, 1), np.nan)], axis=1)
+    tile = tile_filters(with_nan, filter_shape=(3, 3), normalize="global")
+    np.testing.assert_array_equal(tile[:3, :7], clean[:3, :7])
+    assert np.isnan(tile[4:7, :3]).all()
+
+
+def test_save_filters_draws_non_finite_weights_red(tmp_path):
+    from matplotlib.image import imread
+
+    weights = random_weights(784, 4)
+    weights[:, 0] = np.nan
+    pixels = imread(save_filters(tmp_path / "filters.png", weights))
+    red = (pixels[..., 0] > 0.9) & (pixels[..., 1] < 0.1)
+    assert red.sum() > 2 * 28 * 28
+
+
 def test_accepts_a_keras_variable():
     weights = random_weights(784, 4)
     variable = keras.Variable(weights)
