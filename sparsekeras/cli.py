@@ -63,6 +63,7 @@ def build_parser():
     )
     commands = parser.add_subparsers(dest="command", required=True)
     _add_compare(commands)
+    _add_makhzani_table1(commands)
     return parser
 
 
@@ -196,6 +197,58 @@ def _compare(args, parser):
             file=sys.stderr,
         )
         return 1
+    return 0
+
+
+def _add_makhzani_table1(commands):
+    from sparsekeras.reproductions import makhzani_table1 as table1
+
+    command = commands.add_parser(
+        "makhzani-table1",
+        help="reproduce Makhzani & Frey's MNIST k-sparse result (Table 1)",
+        description=(
+            "Trains the tied k-sparse autoencoder (1000 units, k=25) on "
+            "50,000 MNIST training images, picks alpha on the other 10,000 "
+            "with logistic regression, and writes its test error to "
+            "OUT/result.json and the model to OUT/model.keras."
+        ),
+    )
+    command.add_argument(
+        "--data", required=True, help="full MNIST .npz (60,000 train images)"
+    )
+    command.add_argument("--out", default="makhzani-table1")
+    command.add_argument("--epochs", type=_positive_int, default=table1.EPOCHS)
+    command.add_argument(
+        "--batch-size", type=_positive_int, default=table1.BATCH_SIZE
+    )
+    command.add_argument("--seed", type=int, default=0)
+    command.add_argument(
+        "--max-images",
+        type=_positive_int,
+        default=None,
+        help="use only this many images of each part (quick checks only)",
+    )
+    command.add_argument("--quiet", action="store_true")
+    command.set_defaults(handler=_run_makhzani_table1, parser=command)
+
+
+def _run_makhzani_table1(args, parser):
+    from sparsekeras.reproductions import makhzani_table1 as table1
+
+    result = table1.run_table1(
+        args.data,
+        args.out,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        max_images=args.max_images,
+        verbose=0 if args.quiet else 1,
+    )
+    if not args.quiet:
+        print(
+            f"Test error {100 * result['test_error']:.2f}% with alpha="
+            f"{result['alpha']}; written to {args.out}/result.json"
+        )
     return 0
 
 

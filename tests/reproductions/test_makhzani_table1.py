@@ -1,0 +1,85 @@
+import json
+import os
+
+import keras
+import numpy as np
+import pytest
+
+from sparsekeras import cli
+from sparsekeras.datasets import load_mnist
+from sparsekeras.reproductions import makhzani_table1
+
+
+def _save_mnist(path, train_images, seed=0):
+    rng = np.random.default_rng(seed)
+    np.savez(
+        path,
+        x_train=rng.integers(0, 256, (train_images, 28, 28), dtype="uint8"),
+        y_train=np.arange(train_images, dtype="uint8") % 10,
+        x_test=rng.integers(0, 256, (500, 28, 28), dtype="uint8"),
+        y_test=np.arange(500, dtype="uint8") % 10,
+    )
+    return str(path)
+
+
+def test_refuses_mnist_without_60000_training_images(tmp_path):
+    (x_train, y_train), (x_test, y_test) = load_mnist(source="embedded")
+    path = os.path.join(tmp_path, "sample.npz")
+    np.savez(
+        path, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test
+    )
+    out = os.path.join(tmp_path, "out")
+    with pytest.raises(ValueError, match="60,000 images"):
+        cli.main(["makhzani-table1", "--data", path, "--out", out])
+    assert not os.path.exists(out)
+
+
+def test_writes_the_result_and_a_tied_model(tmp_path):
+    data = _save_mnist(tmp_path / "stand_in.npz", 60_000)
+    out = os.path.join(tmp_path, "out")
+    status = cli.main(
+        [
+            "makhzani-table1",
+            "--data",
+            data,
+            "--out",
+            out,
+            "--epochs",
+            "2",
+            "--max-images",
+            "200",
+            "--quiet",
+        ]
+    )
+    assert status == 0
+    with open(os.path.join(out, "result.json")) as file:
+        result = json.load(file)
+    assert 0.0 <= result["test_error"] <= 1.0
+    assert result["alpha"] in makhzani_table1.ALPHAS
+    assert set(result["validation_errors"]) == {"1", "2", "3", "4"}
+    settings = result["settings"]
+    assert settings["train_images"] == settings["validation_images"] == 200
+    assert settings["epochs"] == 2
+    assert settings["anneal_steps"] == 2  # 1 epoch of 2 steps of 128
+    assert result["wall_time_s"]["total"] > 0
+
+    model = keras.models.load_model(
+        os.path.join(out, "model.keras"), safe_mode=True
+    )
+    decoder = model.get_layer("decoder")
+    assert decoder.kernel is model.get_layer("encoder").kernel
+
+
+def test_the_autoencoder_anneals_k_and_ties_its_decoder():
+    model = makhzani_table1.build_autoencoder(units=150, anneal_steps=4)
+    assert [tuple(w.shape) for w in model.trainable_weights] == [
+        (784, 150),
+        (150,),
+        (784,),
+    ]
+    k_sparse = model.get_layer("k_sparse")
+    assert (k_sparse.k_start, k_sparse.k, k_sparse.anneal_steps) == (
+        100,
+        25,
+        4,
+    )
