@@ -1,6 +1,6 @@
 """The default comparison says the same on TensorFlow, JAX and PyTorch.
 
-Each backend runs `sparsekeras compare` (embedded sample, fewer epochs) in
+Each backend runs `sparsekeras compare` (embedded sample, 30 epochs) in
 its own subprocess, as Keras reads `KERAS_BACKEND` once. The reports must
 give the same verdicts, probe accuracies within 1.5 points and dead
 fractions within 3 points. It runs where all three backends are installed
@@ -18,7 +18,10 @@ import keras
 import pytest
 
 BACKENDS = ("tensorflow", "jax", "torch")
-EPOCHS = "10"
+# At 10 epochs every case is still within 5% of its final cost in the last
+# epochs, and the convergence verdict flips between backends on near-ties
+# (measured: TensorFlow (e) 8 vs (d) 6, JAX 9 vs 9); at 30 it is decided.
+EPOCHS = "30"
 
 pytestmark = [
     pytest.mark.slow,
