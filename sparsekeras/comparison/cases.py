@@ -57,6 +57,10 @@ class SquaredErrorCost(keras.losses.Loss):
         return {**super().get_config(), "scale": self.scale}
 
 
+# UFLDL's cost as a loss object, for models built elsewhere (benchmarks/).
+squared_error_cost = SquaredErrorCost()
+
+
 @dataclasses.dataclass
 class BuiltCase:
     """One case, built and compiled.
