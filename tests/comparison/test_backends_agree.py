@@ -36,8 +36,10 @@ pytestmark = [
 @pytest.fixture(scope="module")
 def reports(tmp_path_factory):
     folder = tmp_path_factory.mktemp("backends")
-    running = {
-        backend: subprocess.Popen(
+    # One after the other: PyTorch's CPU threads slow down badly when they
+    # share the cores with another backend's process.
+    for backend in BACKENDS:
+        done = subprocess.run(
             [
                 sys.executable,
                 "-m",
@@ -50,14 +52,10 @@ def reports(tmp_path_factory):
                 "--quiet",
             ],
             env=dict(os.environ, KERAS_BACKEND=backend),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
+            capture_output=True,
+            timeout=900,
         )
-        for backend in BACKENDS
-    }
-    for backend, process in running.items():
-        output, _ = process.communicate(timeout=600)
-        assert process.returncode == 0, (backend, output.decode()[-3000:])
+        assert done.returncode == 0, (backend, done.stderr.decode()[-3000:])
     return {
         backend: json.loads((folder / backend / "report.json").read_text())
         for backend in BACKENDS
