@@ -337,10 +337,33 @@ def test_probe_gives_the_same_answer_for_backend_tensors():
 
 def test_probe_standardises_features_so_scale_does_not_matter():
     codes, labels = _separable(samples=600)
-    scaled = codes * np.array([1e-4, 1.0, 1e4])
-    a = metrics.LinearProbe(codes, labels)
-    b = metrics.LinearProbe(scaled, labels)
-    np.testing.assert_array_equal(a.predict(codes), b.predict(scaled))
+    probe = metrics.LinearProbe(codes, labels)
+    for scale in (1e-4, 1e4):
+        scaled = metrics.LinearProbe(scale * codes, labels)
+        np.testing.assert_allclose(scaled.weights, probe.weights, rtol=1e-6)
+    each = codes * np.array([1e-4, 1.0, 1e4])
+    standardised = metrics.LinearProbe(each, labels, scale_floor=0.0)
+    np.testing.assert_array_equal(
+        standardised.predict(each), probe.predict(codes)
+    )
+
+
+def test_probe_magnifies_nearly_constant_features_less_with_a_floor():
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 2, 1000)
+    codes = 2.0 * np.eye(2)[labels] + rng.normal(size=(1000, 2))
+    # Twenty features, each 1 on one hard sample of class 1 and 0 elsewhere,
+    # like border pixels that are ink in one training image.
+    hard = np.flatnonzero((labels == 1) & (codes[:, 1] < codes[:, 0]))[:20]
+    rare = np.zeros((1000, 20))
+    rare[hard, np.arange(20)] = 1.0
+    codes = np.concatenate([codes, rare], axis=1)
+    faint = codes + np.r_[0.0, 0.0, np.full(20, 0.05)]
+    floored = metrics.LinearProbe(codes, labels)
+    plain = metrics.LinearProbe(codes, labels, scale_floor=0.0)
+    assert (
+        floored.accuracy(faint, labels) > plain.accuracy(faint, labels) + 0.05
+    )
 
 
 def test_probe_ignores_constant_features():
@@ -376,8 +399,10 @@ def test_probe_refuses_non_finite_codes_naming_them(argument, bad):
     "kwargs, message",
     [
         ({"l2": -1.0}, "l2"),
+        ({"l2": 0.0}, "l2"),
         ({"tolerance": 0.0}, "tolerance"),
         ({"max_iterations": 0}, "max_iterations"),
+        ({"scale_floor": -0.1}, "scale_floor"),
         ({"labels": np.zeros(5, int)}, "labels"),
     ],
 )
@@ -388,6 +413,7 @@ def test_probe_rejects_bad_arguments(kwargs, message):
         metrics.LinearProbe(codes, **kwargs)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not FULL_MNIST.exists(), reason="full MNIST not present")
 def test_probe_reaches_92_percent_on_raw_pixels_of_full_mnist():
     with np.load(FULL_MNIST) as data:
