@@ -32,7 +32,7 @@ LEARNING_RATE = 0.01
 MOMENTUM = 0.9
 INIT_STDDEV = 0.01
 ALPHAS = (1, 2, 3, 4)
-PROBE_L2 = 1e-4
+PROBE_L2 = 3e-3
 
 
 @keras.saving.register_keras_serializable(package="sparsekeras")
