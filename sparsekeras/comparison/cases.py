@@ -1,211 +1,225 @@
-"""The five ways of getting sparse codes of the MNIST comparison.
+"""Builds each case of the comparison from its `CaseSettings`.
 
-Every case is a 784-`units`-784 autoencoder (or, for neural sparse coding, a
-784-`units` dictionary), trained with Adam on UFLDL's squared-error cost
-`(1/2)·‖x − x̂‖²` per image, so that the regularizers keep the strengths of
-Ng's notes (λ = 3e-3, β = 3):
+- (a) `plain`: sigmoid hidden layer, sigmoid output, untied weights.
+- (b) `weight_decay`: (a) with `WeightDecay(λ)` on both kernels.
+- (c) `kl_sparse`: (b) with `KLSparsityRegularizer(rho, beta)` on the hidden
+  activations: Ng's sparse autoencoder.
+- (d) `neural_sparse_coding`: a `NeuralSparseCoding` dictionary (tied by
+  construction: codes `A^T y`, reconstruction `A x`), started from
+  normalised training images with `adapt` and learned by the neural update
+  alone: nothing is trained by gradients, the cost is only measured.
+- (e) `k_sparse`: a linear hidden layer, `KSparse(k)`, and a `TiedDense`
+  decoder that reconstructs with the transpose of the encoder's kernel.
 
-- (a) `plain`: sigmoid hidden layer, sigmoid output.
-- (b) `weight_decay`: (a) with `WeightDecay(3e-3)` on both kernels.
-- (c) `kl_sparse`: (b) with `KLSparsityRegularizer(rho=0.1, beta=3)` on the
-  hidden activations: Ng's sparse autoencoder, with the target sparsity of
-  the UFLDL MNIST exercise (0.1, where the layer's default is 0.05).
-- (d) `neural_sparse_coding`: a `NeuralSparseCoding` dictionary with the
-  same top-k decoder size `k` as (e), learned by the neural update rule
-  alone. It differs from the others by design: nothing is trained by
-  gradients, and the cost is only measured, as the reconstruction `A·x` of
-  the codes. Its learning rate is 0.1, not the layer's default 1.0: raw,
-  uncentred pixels make the atoms alike, and faster rates diverge.
-- (e) `k_sparse`: a linear hidden layer followed by `KSparse(k)`, with the
-  paper's schedule from `k_start=100` down to `k` over the first half of
-  training; sigmoid output as in (a).
+Every model names its code layer `"codes"`, so `codes_of` reads the codes of
+a built model and of one loaded from its `.keras` file alike.
 """
 
 import dataclasses
+import functools
+import math
+import warnings
 
 import keras
 
-from sparsekeras.layers import KSparse, NeuralSparseCoding
+from sparsekeras.comparison.presets import NORMAL
+from sparsekeras.comparison.registry import lookup
+from sparsekeras.layers import KSparse, NeuralSparseCoding, TiedDense
 from sparsekeras.regularizers import KLSparsityRegularizer, WeightDecay
 
 INPUT_DIM = 784
-WEIGHT_DECAY = 3e-3
-RHO = 0.1
-BETA = 3.0
-K_START = 100
-NSC_LEARNING_RATE = 0.1
 SIGMOID_ACTIVE = 0.5
+CODES = "codes"
+ENCODER = "encoder"
+
+
+@keras.saving.register_keras_serializable(package="sparsekeras")
+class SquaredErrorCost(keras.losses.Loss):
+    """The cost of one image, `scale·‖x − x̂‖²`, averaged over the batch.
+
+    `scale=0.5` is UFLDL's cost, the one the regularizers' strengths
+    (λ = 3e-3, β = 3) are stated against.
+
+    Args:
+        scale: positive float, defaults to `0.5`.
+        **kwargs: `keras.losses.Loss` arguments, such as `name`.
+    """
+
+    def __init__(self, scale=0.5, name="squared_error_cost", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.scale = scale
+
+    def call(self, y_true, y_pred):
+        error = keras.ops.square(y_true - y_pred)
+        return self.scale * keras.ops.sum(error, axis=-1)
+
+    def get_config(self):
+        return {**super().get_config(), "scale": self.scale}
+
+
+# UFLDL's cost as a loss object, for models built elsewhere (benchmarks/).
+squared_error_cost = SquaredErrorCost()
 
 
 @dataclasses.dataclass
-class Case:
-    """One case of the comparison, built and compiled.
+class BuiltCase:
+    """One case, built and compiled.
 
     Attributes:
-        key: the case's name on the command line, e.g. `"k_sparse"`.
-        letter: its letter in the original comparison, `"a"` to `"e"`.
-        title: a human-readable title.
+        key: the case's key in `registry.CASES`.
         model: the compiled model, trained with `model.fit(x, x)`.
-        encode: a function from images to their hidden codes (numpy).
-        filters: a function returning the `(784, units)` filters to draw.
-        active_threshold: `|code|` above which a hidden unit counts as
-            active (0.5 for sigmoid units, 0 for exactly sparse codes).
+        active_threshold: `|code|` above which a unit is active: 0.5 for
+            sigmoid units, 0 for exactly sparse codes.
+        prepare: called with the training images before `fit` (the start
+            from data of (d)); does nothing for the others.
     """
 
     key: str
-    letter: str
-    title: str
     model: keras.Model
-    encode: object
-    filters: object
     active_threshold: float
+    prepare: object = None
 
 
-def squared_error_cost(y_true, y_pred):
-    """UFLDL's reconstruction cost of one image: (1/2)·Σ (x − x̂)²."""
-    return 0.5 * keras.ops.sum(keras.ops.square(y_true - y_pred), axis=-1)
-
-
-def build_case(key, *, units=1000, k=25, steps_per_epoch=1, epochs=1):
+def build_case(key, settings, *, training_steps, seed=0):
     """Builds and compiles one case.
 
     Args:
-        key: one of `CASES`.
-        units: hidden units (atoms, for neural sparse coding).
-        k: active units per code for the k-sparse and neural sparse coding
-            cases.
-        steps_per_epoch: training steps per epoch, for the k-sparse schedule.
-        epochs: training epochs, for the k-sparse schedule.
+        key: a key of `registry.CASES`.
+        settings: its `presets.CaseSettings`.
+        training_steps: steps of the whole training, for (e)'s schedule.
+        seed: which training images start (d)'s dictionary.
 
     Returns:
-        A `Case`.
+        A `BuiltCase`.
     """
-    return _BUILDERS[key](
-        units=units, k=k, anneal_steps=(steps_per_epoch * epochs) // 2
+    key = lookup(key).key
+    if key == "neural_sparse_coding":
+        return _neural_sparse_coding(settings, seed)
+    if key == "k_sparse":
+        return _k_sparse(settings, training_steps)
+    return _sigmoid_autoencoder(key, settings)
+
+
+def codes_of(model, images):
+    """The hidden codes of `images`, from a built or a loaded model."""
+    layer = model.get_layer(CODES)
+    if isinstance(layer, NeuralSparseCoding):
+        return keras.ops.convert_to_numpy(layer.encode(images))
+    encoder = keras.Model(model.inputs, layer.output)
+    return encoder.predict(images, batch_size=1000, verbose=0)
+
+
+def filters_of(model):
+    """The `(784, units)` filters: encoder kernel or dictionary."""
+    layer = model.get_layer(CODES)
+    if isinstance(layer, NeuralSparseCoding):
+        return keras.ops.convert_to_numpy(layer.dictionary)
+    # (a)-(c) code with their encoder; (e) codes with KSparse after it.
+    names = [layer.name for layer in model.layers]
+    encoder = model.get_layer(ENCODER) if ENCODER in names else layer
+    return keras.ops.convert_to_numpy(encoder.kernel)
+
+
+def _initializer(settings, fan_out):
+    if settings.initializer == NORMAL:
+        return keras.initializers.RandomNormal(stddev=0.01)
+    limit = math.sqrt(6.0 / (INPUT_DIM + fan_out + 1))
+    return keras.initializers.RandomUniform(-limit, limit)
+
+
+def _decay(settings):
+    return WeightDecay(settings.weight_decay) if settings.weight_decay else None
+
+
+def _compile(model, settings):
+    if settings.optimizer == "sgd":
+        optimizer = keras.optimizers.SGD(
+            settings.learning_rate, momentum=settings.momentum
+        )
+    elif settings.optimizer == "adam":
+        optimizer = keras.optimizers.Adam(settings.learning_rate)
+    else:
+        optimizer = keras.optimizers.Adam()
+    model.compile(
+        optimizer=optimizer, loss=SquaredErrorCost(settings.cost_scale)
     )
+    return model
 
 
-def _autoencoder(key, hidden, *, decoder_regularizer=None):
+def _sigmoid_autoencoder(key, settings):
     inputs = keras.Input(shape=(INPUT_DIM,), name="image")
-    encoder_layers = hidden if isinstance(hidden, list) else [hidden]
-    codes = inputs
-    for layer in encoder_layers:
-        codes = layer(codes)
-    reconstruction = keras.layers.Dense(
+    codes = keras.layers.Dense(
+        settings.units,
+        activation="sigmoid",
+        use_bias=settings.use_bias,
+        kernel_initializer=_initializer(settings, settings.units),
+        kernel_regularizer=_decay(settings),
+        activity_regularizer=(
+            None
+            if settings.rho is None
+            else KLSparsityRegularizer(rho=settings.rho, beta=settings.beta)
+        ),
+        name=CODES,
+    )
+    hidden = codes(inputs)
+    outputs = keras.layers.Dense(
         INPUT_DIM,
         activation="sigmoid",
-        kernel_regularizer=decoder_regularizer,
+        use_bias=settings.use_bias,
+        kernel_initializer=_initializer(settings, settings.units),
+        kernel_regularizer=_decay(settings),
         name="decoder",
-    )(codes)
-    model = keras.Model(inputs, reconstruction, name=key)
-    model.compile(
-        optimizer=keras.optimizers.Adam(1e-3), loss=squared_error_cost
-    )
-    encoder = keras.Model(inputs, codes, name=f"{key}_encoder")
-    first = encoder_layers[0]
-    return (
-        model,
-        lambda x: encoder.predict(x, batch_size=1024, verbose=0),
-        lambda: keras.ops.convert_to_numpy(first.kernel),
-    )
+    )(hidden)
+    model = keras.Model(inputs, outputs, name=key)
+    return BuiltCase(key, _compile(model, settings), SIGMOID_ACTIVE)
 
 
-def _sigmoid_autoencoder(key, letter, title, *, units, decay=False, kl=False):
-    """(a) to (c): sigmoid units; (b) adds decay, (c) also the KL penalty."""
-    model, encoder, filters = _autoencoder(
-        key,
-        keras.layers.Dense(
-            units,
-            activation="sigmoid",
-            kernel_regularizer=WeightDecay(WEIGHT_DECAY) if decay else None,
-            activity_regularizer=(
-                KLSparsityRegularizer(rho=RHO, beta=BETA) if kl else None
-            ),
-            name="encoder",
-        ),
-        decoder_regularizer=WeightDecay(WEIGHT_DECAY) if decay else None,
-    )
-    return Case(key, letter, title, model, encoder, filters, SIGMOID_ACTIVE)
-
-
-def _plain(*, units, k, anneal_steps):
-    return _sigmoid_autoencoder("plain", "a", "Plain autoencoder", units=units)
-
-
-def _weight_decay(*, units, k, anneal_steps):
-    return _sigmoid_autoencoder(
-        "weight_decay",
-        "b",
-        "Autoencoder with weight decay",
-        units=units,
-        decay=True,
-    )
-
-
-def _kl_sparse(*, units, k, anneal_steps):
-    return _sigmoid_autoencoder(
-        "kl_sparse",
-        "c",
-        "KL sparse autoencoder (Ng)",
-        units=units,
-        decay=True,
-        kl=True,
-    )
-
-
-def _neural_sparse_coding(*, units, k, anneal_steps):
+def _neural_sparse_coding(settings, seed):
     inputs = keras.Input(shape=(INPUT_DIM,), name="image")
     coding = NeuralSparseCoding(
-        units,
-        k=k,
-        learning_rate=NSC_LEARNING_RATE,
+        settings.units,
+        k=settings.k,
+        learning_rate=settings.learning_rate,
         output_mode="reconstruction",
-        name="neural_sparse_coding",
+        name=CODES,
     )
     model = keras.Model(inputs, coding(inputs), name="neural_sparse_coding")
-    model.compile(
-        optimizer=keras.optimizers.Adam(1e-3), loss=squared_error_cost
-    )
-    return Case(
+    return BuiltCase(
         "neural_sparse_coding",
-        "d",
-        "Neural sparse coding",
-        model,
-        lambda x: keras.ops.convert_to_numpy(coding.encode(x)),
-        lambda: keras.ops.convert_to_numpy(coding.dictionary),
+        _compile(model, settings),
         0.0,
+        prepare=functools.partial(coding.adapt, seed=seed),
     )
 
 
-def _k_sparse(*, units, k, anneal_steps):
-    model, encoder, filters = _autoencoder(
-        "k_sparse",
-        [
-            keras.layers.Dense(units, name="encoder"),
-            KSparse(
-                k,
-                k_start=max(k, min(K_START, units)),
-                anneal_steps=anneal_steps,
-                name="k_sparse",
-            ),
-        ],
+def _k_sparse(settings, training_steps):
+    inputs = keras.Input(shape=(INPUT_DIM,), name="image")
+    encoder = keras.layers.Dense(
+        settings.units,
+        use_bias=settings.use_bias,
+        kernel_initializer=_initializer(settings, settings.units),
+        kernel_regularizer=_decay(settings),
+        name=ENCODER,
     )
-    return Case(
-        "k_sparse",
-        "e",
-        "k-sparse autoencoder",
-        model,
-        encoder,
-        filters,
-        0.0,
+    anneals = settings.k_start is not None and settings.k_start > settings.k
+    codes = KSparse(
+        settings.k,
+        alpha=settings.alpha,
+        k_start=settings.k_start if anneals else None,
+        anneal_steps=training_steps // 2 if anneals else 0,
+        name=CODES,
+    )(encoder(inputs))
+    outputs = TiedDense(encoder, use_bias=settings.use_bias, name="decoder")(
+        codes
     )
+    model = keras.Model(inputs, outputs, name="k_sparse")
+    return BuiltCase("k_sparse", _compile(model, settings), 0.0)
 
 
-_BUILDERS = {
-    "plain": _plain,
-    "weight_decay": _weight_decay,
-    "kl_sparse": _kl_sparse,
-    "neural_sparse_coding": _neural_sparse_coding,
-    "k_sparse": _k_sparse,
-}
-CASES = tuple(_BUILDERS)
+def fit_quietly(model, *args, **kwargs):
+    """`model.fit`, without (d)'s harmless no-trainable-weights warning."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore", message="The model does not have any trainable weights"
+        )
+        return model.fit(*args, **kwargs)

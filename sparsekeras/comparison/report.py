@@ -1,34 +1,49 @@
 """The comparison's verdicts and its `report.md` and `report.json`.
 
-The original comparison saw four things by eye. Each is decided here from the
-measurements, with the numbers that decide it:
-
-1. (a) and (b) learn filters not specific to digits, (c), (d) and (e)
-   stroke-like ones: every filter smoothness of (c), (d), (e) is above every
-   one of (a), (b) (`sparsekeras.metrics.filter_smoothness` of the filters
-   of live units, those active on at least one test image: near 0 for
-   noise, near 1 for strokes).
-2. (d) reconstructs worst: its test MSE is the highest.
-3. (e) converges fastest: its convergence epoch (the first within 5% of the
-   final cost) is no later than any other case's.
-4. (c)'s reconstructions are blurrier than (a)'s and (b)'s yet recognisable:
-   its sharpness ratio is below both, and a linear classifier of pixels,
-   trained on the original training images, reads its reconstructions with
-   at least 90% of the accuracy it has on the originals.
+The original comparison saw four things by eye. Each gets a rule, stated in
+`report.md` before any number, and is decided by it from the measurements.
 """
 
-import inspect
 import json
 import math
 import os
 
-from sparsekeras.comparison import cases
+from sparsekeras.comparison import cases, registry
 
 REPRODUCED = "reproduced"
 NOT_REPRODUCED = "not reproduced"
 NOT_MEASURED = "not measured"
 RECOGNISABLE_FRACTION = 0.9
-ALL_CASES = "abcde"
+GENERIC, SPECIFIC = "ab", "cde"
+
+OBSERVATIONS = (
+    (
+        "(a) and (b) learn filters not specific to digits; (c), (d), (e) "
+        "learn stroke-like filters",
+        "the mean class selectivity of the live units of (a) and of (b) is "
+        "below that of every one of (c), (d), (e), and the share of stroke "
+        "filters among the live units of every one of (c), (d), (e) is "
+        "above that of (a) and of (b)",
+    ),
+    (
+        "(d) reconstructs worst",
+        "(d)'s test MSE is the highest of the five",
+    ),
+    (
+        "(e) converges fastest",
+        "(e)'s convergence epoch (the first epoch whose training cost is "
+        "within 5% of that case's own final cost) is no later than any "
+        "other case's",
+    ),
+    (
+        "(c)'s reconstructions are blurrier than (a)'s and (b)'s yet "
+        "recognisable",
+        "(c)'s sharpness ratio is below (a)'s and (b)'s, and the pixel "
+        "reader scores (c)'s test reconstructions at no less than "
+        f"{RECOGNISABLE_FRACTION:.0%} of its accuracy on the original test "
+        "images",
+    ),
+)
 
 _COLUMNS = (
     ("reconstruction_mse", "test MSE", "{:.4f}"),
@@ -37,6 +52,8 @@ _COLUMNS = (
     ("dead_fraction", "dead units", "{:.1%}"),
     ("probe_accuracy", "linear probe", "{:.1%}"),
     ("reader_accuracy", "pixel reader on reconstructions", "{:.1%}"),
+    ("class_selectivity", "class selectivity", "{:.3f}"),
+    ("stroke_fraction", "stroke filters", "{:.0%}"),
     ("filter_smoothness", "filter smoothness", "{:.3f}"),
     ("sharpness_ratio", "sharpness ratio", "{:.3f}"),
     ("convergence_epoch", "converged (epoch)", "{}"),
@@ -45,175 +62,163 @@ _COLUMNS = (
 
 
 def summary_line(result):
-    """One line for a trained case, printed after its progress bars."""
+    """One line for a case, printed after its progress bars."""
+    head = f"({result.letter}) {result.title}"
+    if not result.measured:
+        return f"{head}: {result.status} after {len(result.cost_per_epoch)} "
     return (
-        f"({result['letter']}) {result['title']}: "
-        f"test MSE {result['reconstruction_mse']:.4f}, "
-        f"L0 {result['active_units']:.1f}, "
-        f"dead {result['dead_fraction']:.0%}, "
-        f"probe {result['probe_accuracy']:.1%}, "
-        f"converged at epoch {result['convergence_epoch']}"
-        f"/{len(result['cost_per_epoch'])}, "
-        f"{result['wall_time_s']:.1f} s"
+        f"{head}: test MSE {result.reconstruction_mse:.4f}, "
+        f"L0 {result.active_units:.1f}, "
+        f"dead {result.dead_fraction:.0%}, "
+        f"probe {result.probe_accuracy:.1%}, "
+        f"converged at epoch {result.convergence_epoch}"
+        f"/{len(result.cost_per_epoch)}, "
+        f"{result.wall_time_s:.1f} s"
     )
 
 
 def verdicts(results, reader_accuracy_on_originals):
-    """Decides each observation of the original comparison.
+    """Decides each observation of the original comparison by its rule.
 
     Args:
-        results: the measured cases, dicts as `run_comparison` makes them.
+        results: the `CaseResult`s of the run.
         reader_accuracy_on_originals: the pixel reader's test accuracy on
             the original test images.
 
     Returns:
-        A list of dicts with `observation`, `verdict` (`"reproduced"`,
-        `"not reproduced"`, or `"not measured"` when a case it compares
-        was not run) and `evidence`.
+        A list of dicts with `observation`, `rule`, `verdict`
+        (`"reproduced"`, `"not reproduced"`, or `"not measured"` when a
+        case it compares was not run or diverged) and `evidence`.
     """
-    by_letter = {r["letter"]: r for r in results}
-    return [
-        _filters_verdict(by_letter),
-        _worst_reconstruction_verdict(by_letter),
-        _fastest_convergence_verdict(by_letter),
-        _blurrier_verdict(by_letter, reader_accuracy_on_originals),
-    ]
-
-
-def _needs(by_letter, letters, observation):
-    missing = [x for x in letters if x not in by_letter]
-    if missing:
-        return {
-            "observation": observation,
-            "verdict": NOT_MEASURED,
-            "evidence": "needs case(s) " + ", ".join(f"({x})" for x in missing),
-        }
-    return None
-
-
-def _decide(observation, holds, evidence):
-    return {
-        "observation": observation,
-        "verdict": REPRODUCED if holds else NOT_REPRODUCED,
-        "evidence": evidence,
-    }
+    by_letter = {r.letter: r for r in results}
+    deciders = (
+        (registry.LETTERS, _filters),
+        (registry.LETTERS, _worst_reconstruction),
+        (registry.LETTERS, _fastest_convergence),
+        ("abc", lambda c: _blurrier(c, reader_accuracy_on_originals)),
+    )
+    decided = []
+    for (observation, rule), (letters, decide) in zip(
+        OBSERVATIONS, deciders, strict=True
+    ):
+        verdict = {"observation": observation, "rule": rule}
+        missing = [
+            x
+            for x in letters
+            if x not in by_letter or not by_letter[x].measured
+        ]
+        if missing:
+            verdict["verdict"] = NOT_MEASURED
+            verdict["evidence"] = (
+                "needs case(s) "
+                + ", ".join(f"({x})" for x in missing)
+                + " (not run or diverged)"
+            )
+        else:
+            holds, evidence = decide(by_letter)
+            verdict["verdict"] = REPRODUCED if holds else NOT_REPRODUCED
+            verdict["evidence"] = evidence
+        decided.append(verdict)
+    return decided
 
 
 def _listing(by_letter, letters, key, fmt):
-    return ", ".join(f"({x}) {fmt.format(by_letter[x][key])}" for x in letters)
-
-
-def _filters_verdict(by_letter):
-    observation = (
-        "(a) and (b) learn filters not specific to digits; (c), (d), (e) "
-        "learn stroke-like filters"
-    )
-    missing = _needs(by_letter, ALL_CASES, observation)
-    if missing:
-        return missing
-    generic = max(by_letter[x]["filter_smoothness"] for x in "ab")
-    stroke = min(by_letter[x]["filter_smoothness"] for x in "cde")
-    return _decide(
-        observation,
-        stroke > generic,
-        "filter smoothness: "
-        + _listing(by_letter, ALL_CASES, "filter_smoothness", "{:.3f}"),
+    return ", ".join(
+        f"({x}) {fmt.format(getattr(by_letter[x], key))}" for x in letters
     )
 
 
-def _worst_reconstruction_verdict(by_letter):
-    observation = "(d) reconstructs worst"
-    missing = _needs(by_letter, ALL_CASES, observation)
-    if missing:
-        return missing
-    worst = max(ALL_CASES, key=lambda x: by_letter[x]["reconstruction_mse"])
-    return _decide(
-        observation,
-        worst == "d",
-        "test MSE: "
-        + _listing(by_letter, ALL_CASES, "reconstruction_mse", "{:.4f}"),
+def _filters(c):
+    def value(x, key):
+        return getattr(c[x], key)
+
+    selective = max(value(x, "class_selectivity") for x in GENERIC) < min(
+        value(x, "class_selectivity") for x in SPECIFIC
+    )
+    strokes = min(value(x, "stroke_fraction") for x in SPECIFIC) > max(
+        value(x, "stroke_fraction") for x in GENERIC
+    )
+    return selective and strokes, (
+        "class selectivity (chance 0.1): "
+        + _listing(c, registry.LETTERS, "class_selectivity", "{:.3f}")
+        + "; stroke filters: "
+        + _listing(c, registry.LETTERS, "stroke_fraction", "{:.0%}")
     )
 
 
-def _fastest_convergence_verdict(by_letter):
-    observation = "(e) converges fastest"
-    missing = _needs(by_letter, ALL_CASES, observation)
-    if missing:
-        return missing
-    fastest = min(by_letter[x]["convergence_epoch"] for x in ALL_CASES)
-    return _decide(
-        observation,
-        by_letter["e"]["convergence_epoch"] == fastest,
-        "first epoch within 5% of the final cost: "
-        + _listing(by_letter, ALL_CASES, "convergence_epoch", "{}"),
+def _worst_reconstruction(c):
+    worst = max(registry.LETTERS, key=lambda x: c[x].reconstruction_mse)
+    return worst == "d", "test MSE: " + _listing(
+        c, registry.LETTERS, "reconstruction_mse", "{:.4f}"
     )
 
 
-def _blurrier_verdict(by_letter, reader_accuracy_on_originals):
-    observation = (
-        "(c)'s reconstructions are blurrier than (a)'s and (b)'s yet "
-        "recognisable"
+def _fastest_convergence(c):
+    fastest = min(c[x].convergence_epoch for x in registry.LETTERS)
+    return c["e"].convergence_epoch == fastest, (
+        "convergence epoch: "
+        + _listing(c, registry.LETTERS, "convergence_epoch", "{}")
     )
-    missing = _needs(by_letter, "abc", observation)
-    if missing:
-        return missing
-    c = by_letter["c"]
-    blurrier = c["sharpness_ratio"] < min(
-        by_letter[x]["sharpness_ratio"] for x in "ab"
-    )
+
+
+def _blurrier(c, reader_on_originals):
+    blurrier = c["c"].sharpness_ratio < min(c[x].sharpness_ratio for x in "ab")
     recognisable = (
-        c["reader_accuracy"]
-        >= RECOGNISABLE_FRACTION * reader_accuracy_on_originals
+        c["c"].reader_accuracy >= RECOGNISABLE_FRACTION * reader_on_originals
     )
-    return _decide(
-        observation,
-        blurrier and recognisable,
+    return blurrier and recognisable, (
         "sharpness ratio: "
-        + _listing(by_letter, "abc", "sharpness_ratio", "{:.3f}")
+        + _listing(c, "abc", "sharpness_ratio", "{:.3f}")
         + f"; pixel reader on (c)'s reconstructions "
-        f"{c['reader_accuracy']:.1%} vs {reader_accuracy_on_originals:.1%} "
-        f"on the originals (recognisable from "
-        f"{RECOGNISABLE_FRACTION:.0%} of it)",
+        f"{c['c'].reader_accuracy:.1%} vs {reader_on_originals:.1%} on the "
+        "originals"
     )
 
 
-def write(out_dir, settings, results):
+def remove_stale(out_dir):
+    """Removes the report files an earlier run may have left in `out_dir`."""
+    for name in ("report.json", "report.md"):
+        path = os.path.join(out_dir, name)
+        if os.path.exists(path):
+            os.remove(path)
+
+
+def write(out_dir, settings, results, *, preset_text=()):
     """Writes `report.json` and `report.md` into `out_dir`.
 
     Args:
         out_dir: an existing folder, holding the pictures.
-        settings: the run's settings, printed at the top.
-        results: the measured cases.
+        settings: the run's settings, printed at the top; with
+            `reader_accuracy_on_originals`.
+        results: the `CaseResult`s, diverged ones included.
+        preset_text: lines of markdown describing each case's settings and
+            the preset's deviations, printed after the settings.
 
     Returns:
         The report as a dict, the content of `report.json`.
     """
-    _check_finite(results)
     content = {
         "settings": settings,
-        "cases": results,
+        "cases": [_finite_or_none(r.to_dict()) for r in results],
         "verdicts": verdicts(results, settings["reader_accuracy_on_originals"]),
     }
     with open(os.path.join(out_dir, "report.json"), "w") as f:
-        json.dump(content, f, indent=2)
+        json.dump(content, f, indent=2, allow_nan=False)
     with open(os.path.join(out_dir, "report.md"), "w") as f:
-        f.write(_markdown(content))
+        f.write(_markdown(content, results, preset_text))
     return content
 
 
-def _check_finite(results):
-    for result in results:
-        for key, _, _ in _COLUMNS:
-            if not math.isfinite(result[key]):
-                raise ValueError(
-                    f"Case ({result['letter']}) measured a non-finite "
-                    f"`{key}`: {result[key]!r}. The run diverged; try "
-                    "another seed or fewer epochs."
-                )
+def _finite_or_none(content):
+    # A diverged case can leave a NaN in its cost curve; JSON has no NaN.
+    content["cost_per_epoch"] = [
+        c if math.isfinite(c) else None for c in content["cost_per_epoch"]
+    ]
+    return content
 
 
-def _markdown(content):
-    settings, results = content["settings"], content["cases"]
+def _markdown(content, results, preset_text):
+    settings = content["settings"]
     lines = [
         "# Five ways to get sparse codes, measured on MNIST",
         "",
@@ -226,29 +231,27 @@ def _markdown(content):
         "| --- | --- |",
     ]
     lines += [f"| {k} | {v} |" for k, v in settings.items()]
-    # The cases module's docstring says how each case is built and where it
-    # must differ from the others: one text for the code and the report.
-    lines += ["", "## The cases", "", inspect.getdoc(cases).split("\n", 2)[2]]
+    lines += ["", *preset_text]
+    lines += ["", "## The cases", "", cases.__doc__.split("\n", 2)[2].strip()]
+    lines += [
+        "",
+        "## Rules, stated before the numbers",
+        "",
+        "| observation of the original comparison | rule that decides it |",
+        "| --- | --- |",
+    ]
+    lines += [f"| {o} | {r} |" for o, r in OBSERVATIONS]
     lines += ["", "## Measurements", ""]
     lines.append("| case | " + " | ".join(c[1] for c in _COLUMNS) + " |")
     lines.append("| --- " * (len(_COLUMNS) + 1) + "|")
     for r in results:
-        cells = [fmt.format(r[key]) for key, _, fmt in _COLUMNS]
-        lines.append(
-            f"| ({r['letter']}) {r['title']} | " + " | ".join(cells) + " |"
-        )
+        if r.measured:
+            cells = [fmt.format(getattr(r, key)) for key, _, fmt in _COLUMNS]
+        else:
+            cells = [f"**{r.status}**"] + [""] * (len(_COLUMNS) - 1)
+        lines.append(f"| ({r.letter}) {r.title} | " + " | ".join(cells) + " |")
+    lines += ["", _DEFINITIONS, ""]
     lines += [
-        "",
-        "Active units: |code| above 0.5 for the sigmoid cases (a)-(c), "
-        "nonzero for (d) and (e). Dead units: never active on a test image. "
-        "Linear probe: softmax classifier trained on the frozen codes of "
-        "the training images. Pixel reader: softmax classifier trained on "
-        "the original training pixels, scoring the test reconstructions. "
-        "Filter smoothness: mean correlation of neighbouring pixels in the "
-        "filters of live units (near 0 for noise, near 1 for smooth "
-        "strokes). Sharpness ratio: mean squared image gradient of the "
-        "reconstructions over that of the originals (1 is as sharp).",
-        "",
         "## Does this run reproduce the original observations?",
         "",
         "| observation | verdict | evidence |",
@@ -260,15 +263,32 @@ def _markdown(content):
     ]
     lines += ["", "## Pictures", "", "![cost curves](cost_curves.png)", ""]
     for r in results:
-        pictures = r["pictures"]
-        lines += [
-            f"### ({r['letter']}) {r['title']}",
-            "",
-            f"![filters]({pictures['filters']})",
-            "",
-            f"![reconstructions]({pictures['reconstructions']})",
-            "",
-            f"![cost]({pictures['cost']})",
-            "",
-        ]
+        lines += [f"### ({r.letter}) {r.title}", ""]
+        if r.model:
+            lines += [f"Trained model: `{r.model}`.", ""]
+        for kind, name in r.pictures.items():
+            lines += [f"![{kind}]({name})", ""]
     return "\n".join(lines)
+
+
+_DEFINITIONS = (
+    "Active units (L0): |code| above 0.5 for the sigmoid cases (a)-(c), "
+    "nonzero for (d) and (e). Dead units: a unit is dead when its range "
+    "over the test images (largest minus smallest activation) is at most "
+    "1% of the largest range of any unit of the case "
+    "(`sparsekeras.metrics.dead_units`): a k-sparse unit that never wins "
+    "and a sigmoid unit stuck near 0 or 1 alike; the others are live. "
+    "Linear probe: multinomial logistic regression fit to convergence "
+    "(L-BFGS, float64 NumPy, the same on every backend) on the "
+    "standardised codes of the training images, scored on the test codes. "
+    "Pixel reader: the same probe fit on the original training pixels, "
+    "scoring the test reconstructions. Class selectivity: for each live "
+    "unit, the share of its activation above its median that falls on its "
+    "preferred digit, averaged (chance 0.1). Stroke filters: the share of "
+    "live units whose filter is smooth and local (most of its energy in a "
+    "small share of the image), by `sparsekeras.metrics.filter_kinds`; "
+    "not noise, not a whole-digit template. Filter smoothness: mean "
+    "correlation of neighbouring pixels in the filters of live units. "
+    "Sharpness ratio: mean squared image gradient of the reconstructions "
+    "over that of the originals (1 is as sharp)."
+)

@@ -1,29 +1,31 @@
-"""Trains the five cases on MNIST and measures each one.
+"""Trains the five cases on MNIST, measures and draws each one.
 
-`run_comparison` is what `sparsekeras compare` runs: it trains every chosen
-case with the same data, seed and schedule, measures its codes, filters and
-reconstructions on held-out test images, draws its pictures, and writes the
-report.
+`run_comparison` is what `sparsekeras compare` runs: for every chosen case
+it fits the model of its preset, measures its codes, filters and
+reconstructions on held-out test images, draws its pictures, saves the
+model as `<out>/<key>.keras`, and at the end writes the report.
 """
 
+import dataclasses
+import math
 import os
 import time
-import warnings
 
 import keras
 import numpy as np
 
 from sparsekeras import metrics, visualize
-from sparsekeras.comparison import report
-from sparsekeras.comparison.cases import CASES, build_case
+from sparsekeras.comparison import presets, registry, report
+from sparsekeras.comparison.cases import (
+    build_case,
+    codes_of,
+    filters_of,
+    fit_quietly,
+)
+from sparsekeras.comparison.results import DIVERGED, CaseResult
 from sparsekeras.datasets import load_mnist
 from sparsekeras.datasets.mnist import ENVIRONMENT_VARIABLE
 
-EPOCHS = 15
-BATCH_SIZE = 128
-UNITS = 1000
-K = 25
-PROBE_STEPS = 720
 FILTERS_SHOWN = 100
 IMAGES_SHOWN = 10
 
@@ -31,97 +33,93 @@ IMAGES_SHOWN = 10
 def run_comparison(
     out_dir,
     *,
-    cases=CASES,
-    epochs=EPOCHS,
-    batch_size=BATCH_SIZE,
-    units=UNITS,
-    k=K,
+    preset="original",
+    cases=registry.KEYS,
+    epochs=None,
+    batch_size=None,
+    units=None,
+    k=None,
     seed=0,
     data="embedded",
     max_steps=None,
-    probe_epochs=None,
     verbose=1,
 ):
-    """Trains, measures and reports the chosen cases.
+    """Trains, measures, draws, saves and reports the chosen cases.
 
     Args:
-        out_dir: folder for the pictures, `report.md` and `report.json`.
-        cases: keys of `sparsekeras.comparison.cases.CASES`, in report order.
-        epochs: training epochs of every case.
-        batch_size: images per training step.
-        units: hidden units (dictionary atoms) of every case.
-        k: active units of the k-sparse and neural sparse coding cases.
+        out_dir: folder for the pictures, models, `report.md` and
+            `report.json`; report files of an earlier run are removed first.
+        preset: `"original"` or `"paper"` (`presets.PRESETS`).
+        cases: keys of `registry.CASES`, in report order.
+        epochs, batch_size, units, k: override the preset's (`None` keeps
+            them).
         seed: seed of initialisation and shuffling, the same for each case.
         data: `"embedded"` (the sample shipped in the package), `"full"`
             (the file named by `SPARSEKERAS_MNIST`, else Keras's MNIST; an
             error if neither can be read), or a path to an `.npz`.
         max_steps: if set, at most this many steps per epoch (smoke runs).
-        probe_epochs: training epochs of the linear probes; by default as
-            many as make about `PROBE_STEPS` steps, so the
-            probes cost the same on the sample and on full MNIST.
         verbose: 1 shows Keras progress bars and one line per case; 0 is
             silent.
 
     Returns:
         The report as a dict, the content of `report.json`.
     """
-    os.makedirs(out_dir, exist_ok=True)
+    chosen = presets.PRESETS[preset].with_overrides(
+        epochs=epochs, batch_size=batch_size, units=units, k=k
+    )
     (x_train, y_train), (x_test, y_test), source = _load(data)
-    steps_per_epoch = -(-len(x_train) // batch_size)
-    if probe_epochs is None:
-        batches = -(-len(x_train) // metrics.PROBE_BATCH_SIZE)
-        probe_epochs = max(1, round(PROBE_STEPS / batches))
-    if max_steps is not None:
-        steps_per_epoch = min(steps_per_epoch, max_steps)
+    if chosen.train_images is not None:
+        x_train = x_train[: chosen.train_images]
+        y_train = y_train[: chosen.train_images]
+    os.makedirs(out_dir, exist_ok=True)
+    report.remove_stale(out_dir)
     # A linear classifier of raw pixels, to ask whether a case's
     # reconstructions can still be read as the digits they were.
-    reader = metrics.LinearProbe(
-        x_train, y_train, epochs=probe_epochs, seed=seed
-    )
+    reader = metrics.LinearProbe(x_train, y_train)
+    data_arrays = (x_train, y_train, x_test, y_test)
     results = []
     for key in cases:
-        keras.utils.set_random_seed(seed)
-        case = build_case(
-            key,
-            units=units,
-            k=k,
-            steps_per_epoch=steps_per_epoch,
-            epochs=epochs,
-        )
-        result = _train_and_measure(
-            case,
-            (x_train, y_train, x_test, y_test),
-            epochs=epochs,
-            batch_size=batch_size,
-            steps_per_epoch=steps_per_epoch,
-            reader=reader,
-            probe_epochs=probe_epochs,
-            seed=seed,
-            out_dir=out_dir,
-            verbose=verbose,
+        result = _run_case(
+            key, chosen, data_arrays, reader, seed, max_steps, out_dir, verbose
         )
         results.append(result)
         if verbose:
             print(report.summary_line(result), flush=True)
     visualize.save_cost_curve(
         os.path.join(out_dir, "cost_curves.png"),
-        {r["title"]: r["cost_per_epoch"] for r in results},
+        {r.title: r.cost_per_epoch for r in results if r.measured},
     )
     settings = {
-        "epochs": epochs,
-        "batch_size": batch_size,
-        "units": units,
-        "k": k,
+        "preset": chosen.name,
+        "epochs": chosen.epochs,
+        "batch_size": _one_or_each(
+            {key: chosen.batch_size_of(key) for key in cases}
+        ),
+        "units": _one_or_each({key: chosen.cases[key].units for key in cases}),
+        "k": _one_or_each(
+            {
+                key: chosen.cases[key].k
+                for key in cases
+                if chosen.cases[key].k is not None
+            }
+        ),
         "seed": seed,
         "data": source,
         "train_images": int(len(x_train)),
         "test_images": int(len(x_test)),
-        "steps_per_epoch": steps_per_epoch,
+        "max_steps": max_steps,
         "keras": keras.version(),
         "backend": keras.backend.backend(),
         "reader_accuracy_on_originals": reader.accuracy(x_test, y_test),
     }
-    return report.write(out_dir, settings, results)
+    return report.write(
+        out_dir, settings, results, preset_text=_preset_text(chosen, cases)
+    )
+
+
+def _one_or_each(values):
+    distinct = set(values.values())
+    return distinct.pop() if len(distinct) == 1 else values
 
 
 def _load(data):
@@ -145,101 +143,141 @@ def _flatten(images):
     return images.reshape(len(images), -1).astype("float32") / 255.0
 
 
-def _train_and_measure(
-    case,
-    data,
-    *,
-    epochs,
-    batch_size,
-    steps_per_epoch,
-    reader,
-    probe_epochs,
-    seed,
-    out_dir,
-    verbose,
-):
-    x_train, y_train, x_test, y_test = data
+def _run_case(key, preset, data, reader, seed, max_steps, out_dir, verbose):
+    name = registry.lookup(key)
+    x_train = data[0]
+    batch_size = preset.batch_size_of(key)
+    steps = -(-len(x_train) // batch_size)
+    if max_steps is not None:
+        steps = min(steps, max_steps)
     if verbose:
-        print(f"\n({case.letter}) {case.title}", flush=True)
-    train_images = x_train[: steps_per_epoch * batch_size]
+        print(f"\n({name.letter}) {name.title}", flush=True)
+    keras.utils.set_random_seed(seed)
+    case = build_case(
+        key,
+        preset.cases[key],
+        training_steps=steps * preset.epochs,
+        seed=seed,
+    )
+    images = x_train[: steps * batch_size]
+    costs, wall_time = fit(case, images, preset.epochs, batch_size, verbose)
+    result = CaseResult(name.key, name.letter, name.title)
+    result.cost_per_epoch = costs
+    if not all(math.isfinite(c) for c in costs):
+        result.status = DIVERGED
+        return result
+    measurements = measure(case, data, reader)
+    result = dataclasses.replace(
+        result,
+        wall_time_s=wall_time,
+        convergence_epoch=metrics.convergence_epoch(costs),
+        **measurements,
+    )
+    result.pictures = draw(name, case, data[2], costs, out_dir)
+    result.model = f"{key}.keras"
+    case.model.save(os.path.join(out_dir, result.model))
+    return result
+
+
+def fit(case, images, epochs, batch_size, verbose):
+    """Trains a case, stopping at the first non-finite cost.
+
+    Returns:
+        The cost of each epoch, and the training time in seconds.
+    """
+    if case.prepare is not None:
+        case.prepare(images)
     start = time.perf_counter()
-    with warnings.catch_warnings():
-        # Case (d) has no trainable weights by design: its dictionary
-        # learns inside the layer, and the loss is only measured.
-        warnings.filterwarnings(
-            "ignore", message="The model does not have any trainable weights"
-        )
-        history = case.model.fit(
-            train_images,
-            train_images,
-            epochs=epochs,
-            batch_size=batch_size,
-            shuffle=True,
-            verbose=verbose,
-        )
+    history = fit_quietly(
+        case.model,
+        images,
+        images,
+        epochs=epochs,
+        batch_size=batch_size,
+        shuffle=True,
+        callbacks=[keras.callbacks.TerminateOnNaN()],
+        verbose=verbose,
+    )
     wall_time = time.perf_counter() - start
-    costs = [float(c) for c in history.history["loss"]]
+    return [float(c) for c in history.history["loss"]], wall_time
 
-    reconstructions = case.model.predict(x_test, batch_size=1024, verbose=0)
-    test_codes = np.asarray(case.encode(x_test))
-    train_codes = np.asarray(case.encode(x_train))
-    filters = np.asarray(case.filters())
-    active = metrics.active_units(test_codes, case.active_threshold)
-    live = np.any(np.abs(test_codes) > case.active_threshold, axis=0)
 
-    _draw(case, filters, x_test, reconstructions, costs, out_dir)
+def measure(case, data, reader):
+    """Measures a trained case on the test images; a dict of fields."""
+    x_train, y_train, x_test, y_test = data
+    reconstructions = case.model.predict(x_test, batch_size=1000, verbose=0)
+    test_codes = np.asarray(codes_of(case.model, x_test))
+    train_codes = np.asarray(codes_of(case.model, x_train))
+    filters = np.asarray(filters_of(case.model))
+    threshold = case.active_threshold
+    live = ~metrics.dead_units(test_codes)
+    # Dead units keep their initial filters, which would make the filter
+    # measures count the dead units a second time.
+    live_filters = filters[:, live] if np.any(live) else filters
     return {
-        "key": case.key,
-        "letter": case.letter,
-        "title": case.title,
         "reconstruction_mse": float(np.mean((reconstructions - x_test) ** 2)),
-        "active_units": float(np.mean(active)),
-        "active_threshold": case.active_threshold,
-        "mean_activation": float(np.mean(np.abs(test_codes))),
-        "dead_fraction": metrics.dead_unit_fraction(
-            test_codes, case.active_threshold
+        "active_units": float(
+            np.mean(metrics.active_units(test_codes, threshold))
         ),
+        "active_threshold": threshold,
+        "mean_activation": float(np.mean(np.abs(test_codes))),
+        "dead_fraction": metrics.dead_unit_fraction(test_codes),
         "probe_accuracy": metrics.linear_probe_accuracy(
-            train_codes,
-            y_train,
-            test_codes,
-            y_test,
-            epochs=probe_epochs,
-            seed=seed,
+            train_codes, y_train, test_codes, y_test
         ),
         "reader_accuracy": reader.accuracy(reconstructions, y_test),
-        # Dead units keep their random initial filters, which would make
-        # the smoothness of a case measure its dead fraction a second time.
-        "filter_smoothness": metrics.filter_smoothness(
-            filters[:, live] if np.any(live) else filters
-        ),
+        "filter_smoothness": metrics.filter_smoothness(live_filters),
+        "class_selectivity": metrics.mean_class_selectivity(test_codes, y_test),
+        "stroke_fraction": metrics.stroke_fraction(live_filters),
         "sharpness_ratio": metrics.sharpness(reconstructions)
         / max(metrics.sharpness(x_test), 1e-12),
-        "convergence_epoch": metrics.convergence_epoch(costs),
-        "wall_time_s": wall_time,
-        "cost_per_epoch": costs,
-        "pictures": {
-            "filters": f"{case.key}_filters.png",
-            "reconstructions": f"{case.key}_reconstructions.png",
-            "cost": f"{case.key}_cost.png",
-        },
     }
 
 
-def _draw(case, filters, originals, reconstructions, costs, out_dir):
-    shown = filters[:, :FILTERS_SHOWN]
+def draw(name, case, x_test, costs, out_dir):
+    """Draws a case's filters, reconstructions and cost; their file names."""
+    pictures = {
+        "filters": f"{name.key}_filters.png",
+        "reconstructions": f"{name.key}_reconstructions.png",
+        "cost": f"{name.key}_cost.png",
+    }
+    shown = filters_of(case.model)[:, :FILTERS_SHOWN]
     visualize.save_filters(
-        os.path.join(out_dir, f"{case.key}_filters.png"),
+        os.path.join(out_dir, pictures["filters"]),
         shown,
-        title=f"({case.letter}) {case.title}: first {shown.shape[1]} filters",
+        title=f"({name.letter}) {name.title}: first {shown.shape[1]} filters",
     )
+    originals = x_test[:IMAGES_SHOWN]
     visualize.save_reconstructions(
-        os.path.join(out_dir, f"{case.key}_reconstructions.png"),
-        originals[:IMAGES_SHOWN],
-        reconstructions[:IMAGES_SHOWN],
-        title=f"({case.letter}) {case.title}: originals above reconstructions",
+        os.path.join(out_dir, pictures["reconstructions"]),
+        originals,
+        case.model.predict(originals, verbose=0),
+        title=f"({name.letter}) {name.title}: originals above reconstructions",
     )
     visualize.save_cost_curve(
-        os.path.join(out_dir, f"{case.key}_cost.png"),
-        {case.title: costs},
+        os.path.join(out_dir, pictures["cost"]), {name.title: costs}
     )
+    return pictures
+
+
+def _preset_text(preset, keys):
+    lines = [
+        f"Preset `{preset.name}`: {preset.summary}.",
+        "",
+        "| case | " + " | ".join(f.name for f in _SETTING_FIELDS) + " |",
+        "| --- " * (len(_SETTING_FIELDS) + 1) + "|",
+    ]
+    for key in keys:
+        settings = preset.cases[key]
+        cells = [str(getattr(settings, f.name)) for f in _SETTING_FIELDS]
+        letter = registry.lookup(key).letter
+        batch = preset.batch_size_of(key)
+        lines.append(
+            f"| ({letter}) batch {batch} | " + " | ".join(cells) + " |"
+        )
+    lines += ["", "Deliberate deviations from the sources:", ""]
+    lines += [f"- {deviation}" for deviation in preset.deviations]
+    return lines
+
+
+_SETTING_FIELDS = dataclasses.fields(presets.CaseSettings)
