@@ -97,38 +97,27 @@ def _unit_columns(matrix):
 class NeuralSparseCoding(keras.layers.Layer):
     """Sparse codes over a dictionary learned by a neural, Hebbian-like rule.
 
-    The layer holds a dictionary `A` of shape `(input_dim, units)` whose
-    columns (the atoms) have unit norm, and codes a batch `Y` of shape
-    `(batch, input_dim)` in one step, `X = hard_threshold(Y A)`: with
-    `threshold`, entries with `|value| < threshold` become zero; with `k`,
-    exactly the `k` entries of largest magnitude are kept. `refine_steps`
-    then takes `s` gradient steps on `||y - A x||^2 / 2` over the kept
-    entries (mask `M`), toward the least-squares codes:
+    The layer holds a dictionary `A` of shape `(input_dim, units)` with
+    unit-norm columns (the atoms), and codes a batch `Y` in one step,
+    `X = hard_threshold(Y A)`: entries below `threshold` in magnitude are
+    zeroed, or all but the `k` largest. `refine_steps` then takes that many
+    gradient steps on `||y - A x||^2 / 2` over the kept entries (mask `M`),
+    with a per-row step `eta_r` at most one over the largest eigenvalue of
+    the kept atoms' Gram matrix, so they converge to least squares:
 
-        X <- X + M * (eta_r (Y - X A^T) A)        (elementwise `*`)
+        X <- X + M * (eta_r (Y - X A^T) A)
 
-    with a step `eta_r` per row of at most one over the largest
-    eigenvalue of `A_S^T A_S` (Gershgorin's bound), so the codes
-    converge for any dictionary.
+    A training call also moves the dictionary one step of the paper's
+    neural update (`X` in place of `sign(X)` for `"olshausen_field"`):
 
-    Each call with `training=True` also moves the dictionary one step of
-    the paper's neural update (`X` in place of `sign(X)` for
-    `update="olshausen_field"`), with the codes of the dictionary from
-    before the step:
+        A <- normalize(A + eta * (Y - X A^T)^T sign(X) / batch)
 
-        R = Y - X A^T
-        A <- A + eta * R^T sign(X) / batch
-        A <- A with every column divided by its norm   (if `normalize`)
-
-    where `eta` is `learning_rate`, or `learning_rate(t)` for a schedule,
-    `t` counted by the non-trainable weight `step`. The dictionary is a
-    non-trainable weight updated in `call`, in float32, as
-    BatchNormalization updates its moving statistics: no gradient reaches
-    it, and `trainable = False` freezes it; gradients do flow from the
-    codes to the inputs. How to choose `learning_rate`, schedules and
-    refined codes, and the pitfalls are on the
-    [NeuralSparseCoding page][neural-sparse-coding-page]; NaN, empty batches and
-    integer inputs follow the [shared rules][shared-rules].
+    with `eta = learning_rate` (or `learning_rate(step)` for a schedule).
+    The dictionary is a non-trainable weight updated in `call` in float32,
+    as BatchNormalization updates its moving statistics. Choosing the rate,
+    schedules, refinement and pitfalls: the
+    [NeuralSparseCoding page][neural-sparse-coding-page]; NaN, empty
+    batches and integer inputs: the [shared rules][shared-rules].
 
     Args:
         units: positive integer, the number of atoms `m`.
@@ -144,8 +133,7 @@ class NeuralSparseCoding(keras.layers.Layer):
         refine_steps: integer >= 0, defaults to `0`. The number of
             gradient steps that refine the codes on their kept entries,
             in training and inference alike; `0` keeps the one-step codes.
-        normalize: bool, defaults to `True`. Whether the atoms are
-            renormalised to unit norm after each update.
+        normalize: bool, defaults to `True`: renormalise after updates.
         update: `"neural"` (the default) for the update with `sign(x)`, or
             `"olshausen_field"` for the update with `x`.
         output_mode: `"codes"` (the default) to output the sparse codes
@@ -178,9 +166,6 @@ class NeuralSparseCoding(keras.layers.Layer):
     >>> keras.ops.convert_to_numpy(layer.dictionary).round(4)
     array([[0.9701, 0.    , 0.6   ],
            [0.2425, 1.    , 0.8   ]], dtype=float32)
-
-    The residual `y - A x = [0, 0.5]` moved the active atom from `[1, 0]`
-    to `[1, 0.25]` before renormalisation.
 
     Reference:
         - [Arora, Ge, Ma & Moitra, 2015. Simple, Efficient, and Neural
