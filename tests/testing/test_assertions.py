@@ -95,3 +95,13 @@ def test_gradient_of_sum_of_ksparse_is_its_mask():
     np.testing.assert_array_equal(
         gradient_of_sum(KSparse(2), x), [[0, 1, 1], [1, 1, 0]]
     )
+
+
+def test_subnormal_inputs_rank_as_zero_as_xla_flushes_them():
+    tiny = float(np.finfo("float32").tiny) / 16
+    x = np.array([[1.0, 2.0, tiny, -1.0, 0.0]], dtype="float32")
+    # Keeping the 0 or the subnormal (flushed or not) is a tie either way.
+    assert_keeps_top_k(x, [[1.0, 2.0, 0.0, 0.0, 0.0]], 3)
+    assert_keeps_top_k(x, [[1.0, 2.0, tiny, 0.0, 0.0]], 3)
+    with pytest.raises(AssertionError, match="keeps the k largest"):
+        assert_keeps_top_k(x, [[1.0, 0.0, 0.0, -1.0, 0.0]], 3)
