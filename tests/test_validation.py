@@ -10,7 +10,13 @@ import numpy as np
 import pytest
 from keras import ops
 
-from sparsekeras.layers import KSparse, NeuralSparseCoding, SparseDense
+from sparsekeras.layers import (
+    BatchTopK,
+    KSparse,
+    NeuralSparseCoding,
+    SparseDense,
+    TiedDense,
+)
 from sparsekeras.regularizers import KLSparsityRegularizer, WeightDecay
 
 FLOAT32_TINY = float(np.finfo(np.float32).tiny)
@@ -85,8 +91,16 @@ NON_FLOAT = ["int32", "int64", "uint8", "bool"]
         (KSparse, {"k": 2}),
         (NeuralSparseCoding, {"units": 4, "k": 2}),
         (SparseDense, {"units": 4, "input_dim": 8}),
+        (BatchTopK, {"k": 2}),
+        (TiedDense, {"encoder": keras.layers.Dense(4)}),
     ],
-    ids=["KSparse", "NeuralSparseCoding", "SparseDense"],
+    ids=[
+        "KSparse",
+        "NeuralSparseCoding",
+        "SparseDense",
+        "BatchTopK",
+        "TiedDense",
+    ],
 )
 def test_non_float_dtype_is_refused_at_construction(component, kwargs, dtype):
     with pytest.raises(TypeError, match="expected a floating-point dtype"):

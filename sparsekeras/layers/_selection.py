@@ -14,7 +14,7 @@ def top_k_mask(x, k, k_max):
     propagates: backends' `top_k` order NaN differently, and ranking it
     explicitly keeps the same entries on every backend.
     """
-    ranked = _nan_as_inf(x)
+    ranked = nan_as_inf(x)
     largest, _ = ops.top_k(ranked, k_max)
     if isinstance(k, int) and k == k_max and not _on_torch():
         # The k-th largest is the smallest of the k largest. A constant
@@ -61,7 +61,7 @@ def top_k_values_and_indices(x, k, width):
     `topk` does not (its CPU kernel does not), and its stable sort of a
     whole row is slow on a CPU, so there `_largest_first` orders them.
     """
-    ranked = _nan_as_inf(x)
+    ranked = nan_as_inf(x)
     # -0.0 becomes 0.0: XLA's top_k ranks it below 0.0, and `top_k_mask`
     # ties the two.
     ranked = ops.where(ranked == 0, ops.zeros_like(ranked), ranked)
@@ -95,5 +95,5 @@ def _on_torch():
     return keras.backend.backend() == "torch"
 
 
-def _nan_as_inf(x):
+def nan_as_inf(x):
     return ops.where(ops.isnan(x), float("inf"), x)

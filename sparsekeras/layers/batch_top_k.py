@@ -3,8 +3,8 @@
 import keras
 from keras import ops
 
-from sparsekeras._validation import check_float, check_int
-from sparsekeras.layers._selection import top_k_mask
+from sparsekeras._validation import check_float, check_float_dtype, check_int
+from sparsekeras.layers._selection import nan_as_inf, top_k_mask
 
 
 @keras.saving.register_keras_serializable(package="sparsekeras")
@@ -67,6 +67,7 @@ class BatchTopK(keras.layers.Layer):
 
     def __init__(self, k, *, momentum=0.99, **kwargs):
         super().__init__(**kwargs)
+        check_float_dtype(self)
         self.k = check_int("k", k, minimum=1)
         self.momentum = check_float("momentum", momentum, minimum=0.0)
         if self.momentum >= 1.0:
@@ -112,7 +113,7 @@ class BatchTopK(keras.layers.Layer):
     def call(self, inputs, training=None):
         if not keras.backend.is_float_dtype(inputs.dtype):
             inputs = ops.cast(inputs, self.compute_dtype)
-        ranked = ops.where(ops.isnan(inputs), float("inf"), inputs)
+        ranked = nan_as_inf(inputs)
         if not training:
             theta = ops.cast(self.threshold, inputs.dtype)
             return ops.where(ranked > theta, inputs, ops.zeros_like(inputs))
