@@ -515,6 +515,61 @@ class LinearProbe:
         return float(np.mean(predicted == labels))
 
 
+class NearestNeighbourReader:
+    """Reads images as the digit of their nearest training image.
+
+    The 1-nearest-neighbour classifier in pixel space: an image gets the
+    label of the training image at the smallest Euclidean distance (the
+    first one on a tie). It asks whether a reconstruction still *looks
+    like* its digit: on the embedded MNIST sample it reads the test images
+    at 94.3%, blurred ones (Gaussian, sigma = 1 pixel) at 93.2% and noisy
+    ones (Gaussian noise, sigma = 0.3) at 94.4%, where `LinearProbe` fit
+    on the same pixels drops from 88.9% to 37% on the noisy ones; shuffled
+    pixels read at chance (`docs/metrics.md`).
+
+    Args:
+        images: array of shape `(samples, pixels)`, finite: the training
+            images.
+        labels: int array of shape `(samples,)`.
+
+    Example:
+
+    >>> reader = NearestNeighbourReader(np.eye(2), np.array([3, 7]))
+    >>> reader.accuracy(np.array([[0.9, 0.2], [0.1, 0.4]]), [3, 7])
+    1.0
+    """
+
+    CHUNK = 1000
+
+    def __init__(self, images, labels):
+        self.images = _finite_codes("images", images).astype(np.float32)
+        self.labels = _labels("labels", labels, len(self.images))
+        self._norms = np.sum(self.images * self.images, axis=1)
+
+    def predict(self, images):
+        """The label of each image's nearest training image."""
+        images = _finite_codes("images", images).astype(np.float32)
+        if images.shape[1] != self.images.shape[1]:
+            raise ValueError(
+                f"Invalid shape for `images`, expected "
+                f"{self.images.shape[1]} pixels as in training. "
+                f"Received: images.shape={images.shape}"
+            )
+        nearest = np.empty(len(images), dtype=np.int64)
+        for start in range(0, len(images), self.CHUNK):
+            chunk = images[start : start + self.CHUNK]
+            # |x - t|^2 up to |x|^2, which does not change the argmin.
+            distance = self._norms[None, :] - 2.0 * (chunk @ self.images.T)
+            nearest[start : start + len(chunk)] = np.argmin(distance, axis=1)
+        return self.labels[nearest]
+
+    def accuracy(self, images, labels):
+        """The fraction of `images` read as `labels`."""
+        predicted = self.predict(images)
+        labels = _labels("labels", labels, len(predicted))
+        return float(np.mean(predicted == labels))
+
+
 def linear_probe_accuracy(
     train_codes, train_labels, test_codes, test_labels, *, l2=1e-4, seed=0
 ):

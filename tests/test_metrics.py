@@ -426,3 +426,42 @@ def test_probe_reaches_92_percent_on_raw_pixels_of_full_mnist():
         y_test,
     )
     assert accuracy >= 0.92
+
+
+def test_nearest_neighbour_reader_reads_the_closest_training_image():
+    rng = np.random.default_rng(0)
+    images = rng.uniform(size=(50, 16)).astype("float32")
+    labels = rng.integers(0, 10, size=50)
+    reader = metrics.NearestNeighbourReader(images, labels)
+    queries = rng.uniform(size=(1200, 16)).astype("float32")
+    exact = np.argmin(
+        ((queries[:, None, :] - images[None]) ** 2).sum(-1), axis=1
+    )
+    # 1200 queries span two chunks of the reader's distance computation.
+    np.testing.assert_array_equal(reader.predict(queries), labels[exact])
+    assert reader.accuracy(images, labels) == 1.0
+
+
+def test_nearest_neighbour_reader_reads_noisy_digits_and_not_shuffled_ones():
+    rng = np.random.default_rng(1)
+    prototypes = rng.uniform(size=(10, 64)) > 0.7
+    labels = rng.integers(0, 10, size=400)
+    images = prototypes[labels].astype("float32")
+    reader = metrics.NearestNeighbourReader(images[:200], labels[:200])
+    noisy = np.clip(images[200:] + rng.normal(0, 0.3, (200, 64)), 0, 1)
+    assert reader.accuracy(noisy, labels[200:]) > 0.95
+    shuffled = images[200:][:, rng.permutation(64)]
+    assert reader.accuracy(shuffled, labels[200:]) < 0.4
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_nearest_neighbour_reader_refuses_non_finite_images(bad):
+    images = np.eye(3, dtype="float32")
+    images[0, 0] = bad
+    with pytest.raises(ValueError, match="images"):
+        metrics.NearestNeighbourReader(images, [0, 1, 2])
+    reader = metrics.NearestNeighbourReader(np.eye(3), [0, 1, 2])
+    with pytest.raises(ValueError, match="images"):
+        reader.predict(images)
+    with pytest.raises(ValueError, match="3 pixels"):
+        reader.predict(np.zeros((2, 4)))

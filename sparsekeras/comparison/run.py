@@ -73,9 +73,9 @@ def run_comparison(
         y_train = y_train[: chosen.train_images]
     os.makedirs(out_dir, exist_ok=True)
     report.remove_stale(out_dir)
-    # A linear classifier of raw pixels, to ask whether a case's
-    # reconstructions can still be read as the digits they were.
-    reader = metrics.LinearProbe(x_train, y_train)
+    # A reader of raw pixels, to ask whether a case's reconstructions can
+    # still be read as the digits they were.
+    reader = metrics.NearestNeighbourReader(x_train, y_train)
     data_arrays = (x_train, y_train, x_test, y_test)
     results = []
     for key in cases:
