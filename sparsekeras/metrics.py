@@ -17,7 +17,12 @@ import keras
 import numpy as np
 
 from sparsekeras import _lbfgs
-from sparsekeras._validation import check_filters, check_float, check_int
+from sparsekeras._validation import (
+    check_choice,
+    check_filters,
+    check_float,
+    check_int,
+)
 from sparsekeras.sparse_metrics import FVU, L0, DeadFraction  # noqa: F401
 
 DEAD_TOLERANCE = 0.01
@@ -231,7 +236,9 @@ def _row_correlation(a, b):
     return correlation
 
 
-def filter_extent(filters, filter_shape=(28, 28), *, energy=STROKE_ENERGY):
+def filter_extent(
+    filters, filter_shape=(28, 28), *, energy=STROKE_ENERGY, part="whole"
+):
     """Share of the image area that holds most of each filter's energy.
 
     Each filter is taken relative to its background, its median weight,
@@ -246,10 +253,15 @@ def filter_extent(filters, filter_shape=(28, 28), *, energy=STROKE_ENERGY):
             per column.
         filter_shape: the 2-D shape of one filter.
         energy: float in (0, 1], default 0.8.
+        part: `"whole"` (default), or `"excitatory"`: only the weights
+            above the background, the region whose ink drives the unit up
+            (a stroke detector with an inhibitory surround has a local
+            excitatory part).
 
     Returns:
-        A float array of shape `(units,)` in (0, 1]: 0 for a constant
-        filter, NaN for a filter with a non-finite weight.
+        A float array of shape `(units,)` in [0, 1]: 0 for a constant
+        filter (or one with no excitatory part), NaN for a filter with a
+        non-finite weight.
 
     Example:
 
@@ -267,7 +279,10 @@ def filter_extent(filters, filter_shape=(28, 28), *, energy=STROKE_ENERGY):
         )
     finite = np.all(np.isfinite(images), axis=(1, 2))
     images = np.where(finite[:, None, None], images, 0.0)
+    part = check_choice("part", part, ("whole", "excitatory"))
     images = images - np.median(images, axis=(1, 2), keepdims=True)
+    if part == "excitatory":
+        images = np.maximum(images, 0.0)
     padded = np.pad(images, ((0, 0), (1, 1), (1, 1)))
     height, width = images.shape[1:]
     blurred = sum(
@@ -286,15 +301,17 @@ def filter_extent(filters, filter_shape=(28, 28), *, energy=STROKE_ENERGY):
 def filter_kinds(filters, filter_shape=(28, 28)):
     """Classifies each filter as a stroke, a template, noise or flat.
 
-    With `filter_smoothness` `s` and `filter_extent` `e` of each filter:
+    With `filter_smoothness` `s`, `filter_extent` `e` of the whole filter
+    and `x` of its excitatory part (`e` if it has none) of each filter:
 
     - `"flat"`: a constant filter;
     - `"noise"`: `s < 0.3` (rough), or `e > 0.25` (spread over more of
       the image than a digit covers, as pixel noise is);
-    - `"stroke"`: `s >= 0.3` and `e <= 0.07` (smooth and local: most of
-      its energy in at most 7% of the image, 55 of 784 pixels);
-    - `"template"`: `s >= 0.3` and `0.07 < e <= 0.25` (smooth, the size
-      of a whole digit);
+    - `"stroke"`: `s >= 0.3` and `x <= 0.07` (smooth, and the ink that
+      drives it is local: most of it in at most 7% of the image, 55 of
+      784 pixels), whether or not it has an inhibitory surround;
+    - `"template"`: `s >= 0.3` and `x > 0.07` (smooth, driven by ink the
+      size of a whole digit);
     - `"non-finite"`: a filter with a NaN or infinite weight.
 
     Args:
@@ -314,7 +331,9 @@ def filter_kinds(filters, filter_shape=(28, 28)):
     """
     smoothness = filter_smoothness(filters, filter_shape, per_filter=True)
     extent = filter_extent(filters, filter_shape)
-    kinds = np.where(extent <= STROKE_MAX_EXTENT, "stroke", "template")
+    excitatory = filter_extent(filters, filter_shape, part="excitatory")
+    local = np.where(excitatory > 0, excitatory, extent)
+    kinds = np.where(local <= STROKE_MAX_EXTENT, "stroke", "template")
     rough = (smoothness < SMOOTH_MIN) | (extent > TEMPLATE_MAX_EXTENT)
     kinds = np.where(rough, "noise", kinds)
     kinds = np.where(extent == 0.0, "flat", kinds)

@@ -73,6 +73,15 @@ def digit_templates(per_class=1, seed=0):
     return np.array(templates).T
 
 
+def with_surround(filters, share=0.5):
+    """Each filter minus a multiple of the mean digit, an inhibitory
+    surround holding about `share` of its energy (as sigmoid units without
+    biases grow, to stay off on the digits they do not detect)."""
+    mean_digit = digit_templates().mean(axis=1, keepdims=True)
+    scale = np.sqrt(share / (1 - share)) * np.linalg.norm(filters, axis=0)
+    return filters - mean_digit * scale / np.linalg.norm(mean_digit)
+
+
 def digit_labels(samples=2000, seed=0):
     return np.random.default_rng(seed).integers(0, 10, size=samples)
 
@@ -116,13 +125,21 @@ def main():
         "wide strokes (width 1.5)": stroke_filters(seed=1, width=1.5),
         "strokes + 10% noise": stroke_filters(seed=2, noise=0.1),
         "strokes + 20% noise": stroke_filters(seed=3, noise=0.2),
+        "strokes, inhibitory surround 50%": with_surround(stroke_filters()),
+        "strokes, inhibitory surround 70%": with_surround(
+            stroke_filters(seed=4), share=0.7
+        ),
         "digit templates": digit_templates(per_class=5),
+        "digit templates, inhibitory surround 50%": with_surround(
+            digit_templates(per_class=5)
+        ),
     }
-    print("| filters | smoothness | extent | kinds |")
-    print("| --- | --- | --- | --- |")
+    print("| filters | smoothness | extent | excitatory extent | kinds |")
+    print("| --- | --- | --- | --- | --- |")
     for name, weights in filters.items():
         smooth = metrics.filter_smoothness(weights, per_filter=True)
         extent = metrics.filter_extent(weights)
+        excitatory = metrics.filter_extent(weights, part="excitatory")
         kinds, counts = np.unique(
             metrics.filter_kinds(weights), return_counts=True
         )
@@ -130,7 +147,8 @@ def main():
             f"{k} {c}" for k, c in zip(kinds, counts, strict=True)
         )
         print(
-            f"| {name} | {_summary(smooth)} | {_summary(extent)} | {listed} |"
+            f"| {name} | {_summary(smooth)} | {_summary(extent)} "
+            f"| {_summary(excitatory)} | {listed} |"
         )
     labels = digit_labels()
     codes = {

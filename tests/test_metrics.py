@@ -17,6 +17,7 @@ from known_inputs import (
     sigmoid_detector_codes,
     smooth_noise_filters,
     stroke_filters,
+    with_surround,
 )
 
 from sparsekeras import metrics, visualize
@@ -201,6 +202,8 @@ def test_strokes_are_local_templates_are_spread_noise_is_everywhere():
         (stroke_filters(width=0.7), "stroke"),
         (stroke_filters(seed=1, width=1.5), "stroke"),
         (stroke_filters(seed=2, noise=0.1), "stroke"),
+        (with_surround(stroke_filters(seed=4)), "stroke"),
+        (with_surround(stroke_filters(seed=5), share=0.7), "stroke"),
         (digit_templates(per_class=5), "template"),
         (np.full((784, 4), 0.3), "flat"),
         (np.full((784, 4), NAN), "non-finite"),
@@ -212,6 +215,8 @@ def test_strokes_are_local_templates_are_spread_noise_is_everywhere():
         "thin_strokes",
         "wide_strokes",
         "noisy_strokes",
+        "strokes_with_inhibitory_surround",
+        "strokes_with_strong_inhibitory_surround",
         "templates",
         "flat",
         "nan",
@@ -220,6 +225,20 @@ def test_strokes_are_local_templates_are_spread_noise_is_everywhere():
 def test_filter_kinds_recognise_known_filters(weights, kind):
     kinds = metrics.filter_kinds(weights)
     assert set(kinds) == {kind}
+
+
+def test_excitatory_extent_sees_the_stroke_inside_an_inhibitory_surround():
+    surrounded = with_surround(stroke_filters())
+    whole = metrics.filter_extent(surrounded)
+    excitatory = metrics.filter_extent(surrounded, part="excitatory")
+    assert np.min(whole) > metrics.STROKE_MAX_EXTENT
+    assert np.max(excitatory) < metrics.STROKE_MAX_EXTENT
+    np.testing.assert_allclose(
+        metrics.filter_extent(stroke_filters(), part="excitatory"),
+        metrics.filter_extent(stroke_filters()),
+    )
+    with pytest.raises(ValueError, match="part"):
+        metrics.filter_extent(stroke_filters(), part="positive")
 
 
 def test_stroke_fraction_counts_strokes_among_filters():

@@ -211,6 +211,9 @@ def measure(case, data, reader):
     filters = np.asarray(filters_of(case.model))
     threshold = case.active_threshold
     live = ~metrics.dead_units(test_codes)
+    # A filter faces the way its unit uses it: (d) codes with either sign,
+    # and an atom used negatively is driven by its negative weights.
+    filters = filters * np.where(np.sum(test_codes, axis=0) < 0, -1.0, 1.0)
     # Dead units keep their initial filters, which would make the filter
     # measures count the dead units a second time.
     live_filters = filters[:, live] if np.any(live) else filters

@@ -66,7 +66,8 @@ def test_every_observation_is_reproduced_when_numbers_agree():
     "letter, change, observation",
     [
         ("b", {"class_selectivity": 0.31}, 0),
-        ("d", {"stroke_fraction": 0.15}, 0),
+        ("d", {"stroke_fraction": 0.25}, 0),
+        ("b", {"stroke_fraction": 0.3}, 0),
         ("a", {"reconstruction_mse": 0.06}, 1),
         ("c", {"convergence_epoch": 1}, 2),
         ("c", {"sharpness_ratio": 0.95}, 3),
