@@ -296,7 +296,8 @@ _DEFINITIONS = (
     "weights above its background, the filter turned to face the sign its "
     "unit mostly codes with) is local, by `sparsekeras.metrics."
     "filter_kinds`; not noise, not a whole-digit template. Filter "
-    "smoothness: mean correlation of neighbouring pixels in the filters of live units. "
+    "smoothness: mean correlation of neighbouring pixels in the filters "
+    "of live units. "
     "Sharpness ratio: mean squared image gradient of the reconstructions "
     "over that of the originals (1 is as sharp)."
 )
