@@ -138,9 +138,11 @@ def _filters(c):
     selective = max(value(x, "class_selectivity") for x in GENERIC) < min(
         value(x, "class_selectivity") for x in SPECIFIC
     )
-    strokes = min(
-        value(x, "stroke_fraction") for x in SPECIFIC
-    ) >= STROKE_LIKE > max(value(x, "stroke_fraction") for x in GENERIC)
+    strokes = (
+        min(value(x, "stroke_fraction") for x in SPECIFIC)
+        >= STROKE_LIKE
+        > max(value(x, "stroke_fraction") for x in GENERIC)
+    )
     return selective and strokes, (
         "class selectivity (chance 0.1): "
         + _listing(c, registry.LETTERS, "class_selectivity", "{:.3f}")
