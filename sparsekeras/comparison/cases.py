@@ -180,6 +180,7 @@ def _neural_sparse_coding(settings, seed):
         settings.units,
         k=settings.k,
         learning_rate=settings.learning_rate,
+        refine_steps=settings.refine_steps,
         output_mode="reconstruction",
         name=CODES,
     )

@@ -36,6 +36,8 @@ class CaseSettings:
         k_start: `k` at the first step, lowered linearly to `k` over the
             first half of training; `None` for no schedule.
         alpha: (e) keeps the `αk` largest units at test time.
+        refine_steps: (d)'s code refinement steps toward least squares;
+            0 is the paper's one-step decoding.
     """
 
     units: int
@@ -51,6 +53,7 @@ class CaseSettings:
     k: int | None = None
     k_start: int | None = None
     alpha: float = 1.0
+    refine_steps: int = 0
 
 
 @dataclasses.dataclass(frozen=True)
