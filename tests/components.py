@@ -2,7 +2,7 @@
 
 import keras
 
-from sparsekeras.layers import KSparse, NeuralSparseCoding
+from sparsekeras.layers import KSparse, NeuralSparseCoding, TiedDense
 from sparsekeras.regularizers import KLSparsityRegularizer, WeightDecay
 
 INPUT_DIM = 6
@@ -11,7 +11,8 @@ SCHEDULE = dict(k=2, k_start=8, anneal_steps=4)
 
 
 def every_component_model():
-    """NeuralSparseCoding, Dense with KL and WeightDecay, KSparse, Dense.
+    """NeuralSparseCoding, Dense with KL and WeightDecay, KSparse, a
+    TiedDense on that Dense's kernel, Dense.
 
     Its initializers are seeded, so two calls give equal weights.
     """
@@ -22,17 +23,18 @@ def every_component_model():
         learning_rate=0.5,
         dictionary_initializer=keras.initializers.RandomNormal(seed=1),
     )(inputs)
-    hidden = keras.layers.Dense(
+    encoder = keras.layers.Dense(
         8,
         activation="sigmoid",
         kernel_initializer=keras.initializers.RandomNormal(seed=2),
         kernel_regularizer=WeightDecay(1e-2),
         activity_regularizer=KLSparsityRegularizer(rho=0.1, beta=0.5),
-    )(codes)
-    sparse = KSparse(**SCHEDULE, alpha=1.5)(hidden)
+    )
+    sparse = KSparse(**SCHEDULE, alpha=1.5)(encoder(codes))
+    tied = TiedDense(encoder)(sparse)
     outputs = keras.layers.Dense(
         INPUT_DIM, kernel_initializer=keras.initializers.RandomNormal(seed=3)
-    )(sparse)
+    )(tied)
     return keras.Model(inputs, outputs)
 
 

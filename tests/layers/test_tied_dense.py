@@ -123,6 +123,24 @@ def test_a_step_moves_the_kernel_by_the_untied_models_summed_gradients():
     )
 
 
+def test_the_encoders_activity_loss_counts_in_training():
+    # Under JAX's stateless step every layer of a functional model opens
+    # its own call context; the decoder must not clear its encoder's loss.
+    inputs = keras.Input((6,))
+    encoder = keras.layers.Dense(
+        5, activity_regularizer=keras.regularizers.L1(0.5)
+    )
+    codes = encoder(inputs)
+    model = keras.Model(inputs, TiedDense(encoder)(codes))
+    model.compile(optimizer=keras.optimizers.SGD(0.0), loss="mse")
+    x = _data((8, 6))
+    expected = np.mean((_numpy(model(x)) - x) ** 2) + 0.5 * np.sum(
+        np.abs(_numpy(encoder(x)))
+    ) / (8 if keras.version() >= "3.14" else 1)
+    loss = float(model.train_on_batch(x, x))
+    np.testing.assert_allclose(loss, expected, rtol=1e-5)
+
+
 def test_sparse_pair_input_equals_the_dense_codes():
     dense = _tied_autoencoder(k=2)
     sparse = _tied_autoencoder(k=2, return_indices=True)
