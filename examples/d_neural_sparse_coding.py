@@ -110,7 +110,12 @@ autoencoder.compile(loss=squared_error_cost)
 The algorithm needs a start close to the truth; the paper's is built from
 samples. `adapt` is its practical analogue, in the idiom of Keras's
 preprocessing layers: it sets the atoms to `UNITS` distinct training
-images, each divided by its norm.
+images, each divided by its norm. Such atoms are alike, so `Aᵀy` overshoots
+at first and the first epoch's cost is in the thousands; the neural update
+pulls the atoms apart within a few epochs (on the first 10,000 images of
+full MNIST, epoch costs 4,137 then 9.9 on TensorFlow; 5,524, 1,162 then 9.6
+on JAX). The update does not minimise that cost, so it need not keep
+falling afterwards.
 """
 
 coding.adapt(x_train)
