@@ -23,7 +23,7 @@ from sparsekeras.datasets import load_mnist
 from sparsekeras.layers import KSparse, TiedDense
 
 TRAIN_IMAGES = 50_000
-EPOCHS = 150
+EPOCHS = 200
 BATCH_SIZE = 128
 UNITS = 1000
 K = 25
@@ -33,6 +33,19 @@ MOMENTUM = 0.9
 INIT_STDDEV = 0.01
 ALPHAS = (1, 2, 3, 4)
 PROBE_L2 = 3e-3
+STEPS_PER_EXECUTION = 40
+DEVIATIONS = {
+    "epochs": "200 instead of thousands: the 20-minute budget on 2 CPU cores",
+    "decoder_bias_init": "the mean training image instead of 0: from a "
+    "zero start, 17% of the units are negative on every validation image "
+    "after 2 epochs (0% from this start), and such units never win again",
+    "probe_l2": "logistic regression with an L2 penalty of 3e-3 on "
+    "standardised codes, chosen on the validation split",
+    "loss_scale": "squared error summed over pixels, averaged over the "
+    "batch: the paper does not say; learning rate 0.01 is stable with it",
+    "steps_per_execution": "40 SGD steps per compiled call (1 on PyTorch): "
+    "speed only, the same updates",
+}
 
 
 @keras.saving.register_keras_serializable(package="sparsekeras")
@@ -42,11 +55,19 @@ def squared_error(y_true, y_pred):
 
 
 def build_autoencoder(
-    *, units=UNITS, k=K, k_start=K_START, anneal_steps=0, seed=0
+    *,
+    units=UNITS,
+    k=K,
+    k_start=K_START,
+    anneal_steps=0,
+    decoder_bias=None,
+    seed=0,
 ):
     """784 -> `units` linear -> `KSparse(k)` -> `TiedDense`, with biases.
 
-    `k` is annealed from `k_start` over `anneal_steps` training steps.
+    `k` is annealed from `k_start` over `anneal_steps` training steps. The
+    decoder's bias starts at `decoder_bias` (e.g. the mean training image)
+    if given, else at zero.
     """
     inputs = keras.Input((784,), name="pixels")
     encoder = keras.layers.Dense(
@@ -62,7 +83,10 @@ def build_autoencoder(
         anneal_steps=anneal_steps,
         name="k_sparse",
     )(encoder(inputs))
-    outputs = TiedDense(encoder, name="decoder")(codes)
+    decoder = TiedDense(encoder, name="decoder")
+    outputs = decoder(codes)
+    if decoder_bias is not None:
+        decoder.bias.assign(np.asarray(decoder_bias, dtype="float32"))
     return keras.Model(inputs, outputs, name="k_sparse_autoencoder")
 
 
@@ -140,6 +164,11 @@ def evaluate(model, train, valid, test, *, alphas=ALPHAS, verbose=0):
     }
 
 
+def _steps_per_execution():
+    """Steps per compiled call: speed only; PyTorch's trainer runs one."""
+    return 1 if keras.backend.backend() == "torch" else STEPS_PER_EXECUTION
+
+
 def load_full_mnist(path):
     """Full MNIST from `path`, or a `ValueError` for anything smaller."""
     (x_train, y_train), (x_test, y_test) = load_mnist(path, source="path")
@@ -201,10 +230,13 @@ def run_table1(
     keras.utils.set_random_seed(seed)
     steps_per_epoch = -(-len(x_train) // batch_size)
     anneal_steps = (epochs // 2) * steps_per_epoch
-    model = build_autoencoder(anneal_steps=anneal_steps, seed=seed)
+    model = build_autoencoder(
+        anneal_steps=anneal_steps, decoder_bias=x_train.mean(0), seed=seed
+    )
     model.compile(
         optimizer=keras.optimizers.SGD(LEARNING_RATE, momentum=MOMENTUM),
         loss=squared_error,
+        steps_per_execution=_steps_per_execution(),
     )
     history = model.fit(
         x_train,
@@ -248,8 +280,12 @@ def run_table1(
             "anneal_steps": anneal_steps,
             "epochs": epochs,
             "batch_size": batch_size,
+            "steps_per_execution": _steps_per_execution(),
+            "deviations": DEVIATIONS,
             "optimizer": f"SGD lr {LEARNING_RATE} momentum {MOMENTUM}",
-            "init": f"N(0, {INIT_STDDEV}^2) kernel, zero biases",
+            "init": f"N(0, {INIT_STDDEV}^2) kernel, zero encoder bias, "
+            "decoder bias = mean training image (ours: against units that "
+            "die in the first steps)",
             "loss": "sum over pixels of squared error, mean over the batch",
             "alphas": list(alphas),
             "probe": "sparsekeras.metrics.LinearProbe (standardised "

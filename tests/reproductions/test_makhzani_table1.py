@@ -67,6 +67,7 @@ def test_writes_the_result_and_a_tied_model(tmp_path, monkeypatch):
     assert settings["train_images"] == settings["validation_images"] == 200
     assert settings["epochs"] == 2
     assert settings["anneal_steps"] == 2  # 1 epoch of 2 steps of 128
+    assert set(settings["deviations"]) == set(makhzani_table1.DEVIATIONS)
     assert result["wall_time_s"]["total"] > 0
 
     model = keras.models.load_model(
@@ -89,3 +90,12 @@ def test_the_autoencoder_anneals_k_and_ties_its_decoder():
         25,
         4,
     )
+
+
+def test_the_decoder_bias_starts_at_the_given_image():
+    image = np.linspace(0.0, 1.0, 784).astype("float32")
+    model = makhzani_table1.build_autoencoder(units=50, decoder_bias=image)
+    bias = keras.ops.convert_to_numpy(model.get_layer("decoder").bias)
+    np.testing.assert_array_equal(bias, image)
+    zero = makhzani_table1.build_autoencoder(units=50).get_layer("decoder")
+    assert not np.any(keras.ops.convert_to_numpy(zero.bias))
