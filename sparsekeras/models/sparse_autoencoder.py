@@ -218,12 +218,14 @@ class SparseAutoencoder(keras.Model):
 
     def decode(self, codes):
         """The reconstruction `W_dec z + b_pre` of codes `z`."""
-        return self._decode(ops.cast(codes, self.compute_dtype), False)
+        codes = ops.cast(codes, self.compute_dtype)
+        return self._decode(codes, self._decoder(False))
 
     def call(self, inputs, training=None):
         x = self._as_float(inputs)
         codes, pre = self._encode(x, training)
-        reconstruction = self._decode(codes, training)
+        decoder = self._decoder(training)
+        reconstruction = self._decode(codes, decoder)
         loss = _fvu(x, reconstruction)
         if not training:
             self.add_loss(loss)
@@ -231,7 +233,7 @@ class SparseAutoencoder(keras.Model):
         dead = self._track_dead_latents(codes, ops.shape(x)[0])
         if self.aux_coefficient > 0 and self._aux_k > 0:
             loss = loss + self.aux_coefficient * self._aux_loss(
-                x, reconstruction, pre, dead
+                x, reconstruction, pre, dead, decoder
             )
         self.add_loss(loss)
         dead_fraction = ops.mean(ops.cast(self._dead(), "float32"))
@@ -260,8 +262,8 @@ class SparseAutoencoder(keras.Model):
         pre = ops.matmul(x, self.encoder_kernel) + self.encoder_bias
         return self.selection(ops.relu(pre), training=training), pre
 
-    def _decode(self, codes, training):
-        outputs = ops.matmul(codes, self._decoder(training))
+    def _decode(self, codes, decoder):
+        outputs = ops.matmul(codes, decoder)
         if self.pre_encoder_bias is not None:
             outputs = outputs + self.pre_encoder_bias
         return outputs
@@ -296,19 +298,41 @@ class SparseAutoencoder(keras.Model):
         )
         return dead
 
-    def _aux_loss(self, x, reconstruction, pre, dead):
+    def _aux_loss(self, x, reconstruction, pre, dead, decoder):
         residual = ops.stop_gradient(x - reconstruction)
+        # The error is computed only when a latent is dead: most steps of
+        # a healthy model skip it (a real branch under XLA and
+        # tf.function). `dead` is the same on every replica, and the
+        # variance's all-reduce stays outside the branch, as
+        # tf.distribute requires.
+        error = ops.cond(
+            ops.any(dead),
+            lambda: self._aux_error(residual, pre, dead, decoder),
+            lambda: ops.zeros((), residual.dtype),
+        )
+        return ops.divide_no_nan(error, _variance(residual, error.dtype))
+
+    def _aux_error(self, residual, pre, dead, decoder):
+        # All dead latents when at most aux_k are dead (no top-k to run),
+        # else the aux_k largest dead pre-activations of each row.
+        kept = ops.cond(
+            ops.sum(ops.cast(dead, "int32")) > self._aux_k,
+            lambda: self._top_dead(pre, dead),
+            lambda: ops.broadcast_to(dead, ops.shape(pre)),
+        )
+        aux_codes = ops.where(kept, ops.relu(pre), ops.zeros_like(pre))
+        return _squared_error(residual, ops.matmul(aux_codes, decoder))
+
+    def _top_dead(self, pre, dead):
+        """Dead latents >= the aux_k-th largest dead pre-activation.
+
+        No tie-breaking: the index order among tied values would cost a
+        cumulative sum.
+        """
         candidates = ops.where(dead, pre, float("-inf"))
-        # The aux_k largest dead pre-activations: those >= the aux_k-th
-        # largest (all dead ones when fewer are dead). No tie-breaking:
-        # the index order among tied values would cost a cumulative sum.
         largest, _ = ops.top_k(candidates, self._aux_k)
         threshold = ops.min(largest, axis=-1, keepdims=True)
-        kept = dead & (candidates >= threshold)
-        aux_codes = ops.where(kept, ops.relu(pre), ops.zeros_like(pre))
-        aux = ops.matmul(aux_codes, self._decoder(True))
-        loss = _fvu(residual, aux)
-        return ops.where(ops.any(dead), loss, ops.zeros_like(loss))
+        return dead & (candidates >= threshold)
 
     def get_config(self):
         config = {
@@ -334,15 +358,24 @@ def _fvu(target, prediction):
     Under `tf.distribute` the variance is the global batch's (an
     all-reduce), so the replicas' mean loss is the global batch's.
     """
-    error = ops.mean(ops.sum(ops.square(target - prediction), axis=-1))
+    error = _squared_error(target, prediction)
+    return ops.divide_no_nan(error, _variance(target, error.dtype))
+
+
+def _squared_error(target, prediction):
+    """The batch mean of the squared L2 error of each row."""
+    return ops.mean(ops.sum(ops.square(target - prediction), axis=-1))
+
+
+def _variance(target, dtype):
+    """The total variance of the batch's rows (the global batch's)."""
     synchronized = keras.backend.backend() == "tensorflow"
     _, variance = ops.moments(
         ops.cast(ops.stop_gradient(target), "float32"),
         (0,),
         synchronized=synchronized,
     )
-    variance = ops.cast(ops.sum(variance), error.dtype)
-    return ops.divide_no_nan(error, variance)
+    return ops.cast(ops.sum(variance), dtype)
 
 
 def _geometric_median(x, start, iterations=100):

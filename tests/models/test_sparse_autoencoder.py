@@ -151,11 +151,13 @@ def _numpy_loss(sae, x, dead):
     return fvu + sae.aux_coefficient * aux
 
 
-def test_loss_matches_a_numpy_transcription_of_the_paper():
+# More dead latents than aux_k (a top-k among them), and fewer (all).
+@pytest.mark.parametrize("dead", [[0, 3, 5, 7], [3, 5]])
+def test_loss_matches_a_numpy_transcription_of_the_paper(dead):
     x = _data(32)
     sae = _adapted(dead_after=10, aux_k=3)
     since = np.zeros(UNITS, "int32")
-    since[[0, 3, 5, 7]] = 10
+    since[dead] = 10
     sae.samples_since_fired.assign(since)
     expected = _numpy_loss(sae, x, since >= 10)
     sae(x, training=True)
