@@ -313,26 +313,38 @@ class SparseAutoencoder(keras.Model):
         return ops.divide_no_nan(error, _variance(residual, error.dtype))
 
     def _aux_error(self, residual, pre, dead, decoder):
-        # All dead latents when at most aux_k are dead (no top-k to run),
-        # else the aux_k largest dead pre-activations of each row.
-        kept = ops.cond(
+        return ops.cond(
             ops.sum(ops.cast(dead, "int32")) > self._aux_k,
-            lambda: self._top_dead(pre, dead),
-            lambda: ops.broadcast_to(dead, ops.shape(pre)),
+            lambda: self._top_dead_error(residual, pre, dead, decoder),
+            lambda: self._all_dead_error(residual, pre, dead, decoder),
         )
-        aux_codes = ops.where(kept, ops.relu(pre), ops.zeros_like(pre))
-        return _squared_error(residual, ops.matmul(aux_codes, decoder))
 
-    def _top_dead(self, pre, dead):
-        """Dead latents >= the aux_k-th largest dead pre-activation.
+    def _all_dead_error(self, residual, pre, dead, decoder):
+        """AuxK's error when at most aux_k latents are dead: all of them.
 
-        No tie-breaking: the index order among tied values would cost a
+        Decodes from the aux_k columns that hold the dead latents (dead
+        ones first) instead of all `units`: a matmul aux_k wide.
+        """
+        _, columns = ops.top_k(ops.cast(dead, "float32"), self._aux_k)
+        chosen = ops.take(dead, columns)
+        values = ops.relu(ops.take(pre, columns, axis=1))
+        aux_codes = ops.where(chosen, values, ops.zeros_like(values))
+        aux = ops.matmul(aux_codes, ops.take(decoder, columns, axis=0))
+        return _squared_error(residual, aux)
+
+    def _top_dead_error(self, residual, pre, dead, decoder):
+        """AuxK's error from each row's aux_k largest dead latents.
+
+        Those >= the aux_k-th largest dead pre-activation. No
+        tie-breaking: the index order among tied values would cost a
         cumulative sum.
         """
         candidates = ops.where(dead, pre, float("-inf"))
         largest, _ = ops.top_k(candidates, self._aux_k)
         threshold = ops.min(largest, axis=-1, keepdims=True)
-        return dead & (candidates >= threshold)
+        kept = dead & (candidates >= threshold)
+        aux_codes = ops.where(kept, ops.relu(pre), ops.zeros_like(pre))
+        return _squared_error(residual, ops.matmul(aux_codes, decoder))
 
     def get_config(self):
         config = {
