@@ -14,7 +14,7 @@ from sparsekeras._validation import (
 )
 from sparsekeras.layers.batch_top_k import BatchTopK
 from sparsekeras.layers.ksparse import KSparse
-from sparsekeras.sparse_metrics import FVU, L0
+from sparsekeras.sparse_metrics import FVU
 
 ACTIVATIONS = ("topk", "batch_topk")
 PRE_BIASES = ("geometric_median", "mean", None)
@@ -113,7 +113,8 @@ class SparseAutoencoder(keras.Model):
         else:
             self.selection = BatchTopK(self.k, name="batch_top_k")
         self.fvu_tracker = FVU(name="fvu")
-        self.l0_tracker = L0(name="l0")
+        # Fed each row's nonzero count by `call`, as `L0` would count.
+        self.l0_tracker = keras.metrics.Mean(name="l0")
         self.dead_tracker = keras.metrics.Mean(name="dead_fraction")
 
     def build(self, input_shape):
@@ -230,7 +231,8 @@ class SparseAutoencoder(keras.Model):
         if not training:
             self.add_loss(loss)
             return reconstruction
-        dead = self._track_dead_latents(codes, ops.shape(x)[0])
+        nonzero = ops.cast(ops.not_equal(codes, 0), "float32")
+        dead = self._track_dead_latents(nonzero, ops.shape(x)[0])
         if self.aux_coefficient > 0 and self._aux_k > 0:
             loss = loss + self.aux_coefficient * self._aux_loss(
                 x, reconstruction, pre, dead, decoder
@@ -240,13 +242,14 @@ class SparseAutoencoder(keras.Model):
         return {
             "reconstruction": reconstruction,
             "codes": codes,
+            "l0": ops.sum(nonzero, axis=-1),
             "dead_fraction": dead_fraction,
         }
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
         if isinstance(y_pred, dict):
             self.fvu_tracker.update_state(x, y_pred["reconstruction"])
-            self.l0_tracker.update_state(None, y_pred["codes"])
+            self.l0_tracker.update_state(y_pred["l0"])
             self.dead_tracker.reset_state()
             self.dead_tracker.update_state(y_pred["dead_fraction"])
         else:
@@ -280,18 +283,18 @@ class SparseAutoencoder(keras.Model):
     def _dead(self):
         return self.samples_since_fired >= self.dead_after
 
-    def _track_dead_latents(self, codes, rows):
+    def _track_dead_latents(self, nonzero, rows):
         """Updates `samples_since_fired`; returns the dead mask before."""
         dead = self._dead()
-        fired = ops.cast(ops.not_equal(codes, 0), "float32")
+        # Whether each latent fired on this replica's rows.
+        fired = ops.max(nonzero, axis=0)
         self.batch_samples.assign(ops.cast(rows, "float32"))
         # A copy: on TensorFlow `convert_to_tensor` gives the variable.
         batch = ops.cast(ops.copy(self.batch_samples), "int32")
         self.samples_seen.assign_add(batch)
         if keras.backend.backend() == "tensorflow":
-            fired, _ = ops.moments(fired, (0,), synchronized=True)
-        else:
-            fired = ops.max(fired, axis=0)
+            # On any replica: the replicas' mean, one row each.
+            fired, _ = ops.moments(fired[None], (0,), synchronized=True)
         since = ops.minimum(self.samples_since_fired + batch, self.dead_after)
         self.samples_since_fired.assign(
             ops.where(fired > 0, ops.zeros_like(since), since)
