@@ -310,27 +310,32 @@ class SparseAutoencoder(keras.Model):
         # tf.distribute requires.
         error = ops.cond(
             ops.any(dead),
-            lambda: self._aux_error(residual, pre, dead, decoder),
+            lambda: self._aux_error(x, residual, pre, dead, decoder),
             lambda: ops.zeros((), residual.dtype),
         )
         return ops.divide_no_nan(error, _variance(residual, error.dtype))
 
-    def _aux_error(self, residual, pre, dead, decoder):
+    def _aux_error(self, x, residual, pre, dead, decoder):
         return ops.cond(
             ops.sum(ops.cast(dead, "int32")) > self._aux_k,
             lambda: self._top_dead_error(residual, pre, dead, decoder),
-            lambda: self._all_dead_error(residual, pre, dead, decoder),
+            lambda: self._all_dead_error(x, residual, dead, decoder),
         )
 
-    def _all_dead_error(self, residual, pre, dead, decoder):
+    def _all_dead_error(self, x, residual, dead, decoder):
         """AuxK's error when at most aux_k latents are dead: all of them.
 
-        Decodes from the aux_k columns that hold the dead latents (dead
-        ones first) instead of all `units`: a matmul aux_k wide.
+        Encodes and decodes with the aux_k latents that include the dead
+        ones (dead ones first) instead of all `units`: matmuls aux_k wide,
+        whose gradients reach the weights through small gathers.
         """
         _, columns = ops.top_k(ops.cast(dead, "float32"), self._aux_k)
         chosen = ops.take(dead, columns)
-        values = ops.relu(ops.take(pre, columns, axis=1))
+        if self.pre_encoder_bias is not None:
+            x = x - self.pre_encoder_bias
+        kernel = ops.take(self.encoder_kernel, columns, axis=1)
+        bias = ops.take(self.encoder_bias, columns)
+        values = ops.relu(ops.matmul(x, kernel) + bias)
         aux_codes = ops.where(chosen, values, ops.zeros_like(values))
         aux = ops.matmul(aux_codes, ops.take(decoder, columns, axis=0))
         return _squared_error(residual, aux)
