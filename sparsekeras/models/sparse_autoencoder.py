@@ -109,9 +109,13 @@ class SparseAutoencoder(keras.Model):
             "aux_coefficient", aux_coefficient, minimum=0.0
         )
         if self.activation == "topk":
-            self.selection = KSparse(self.k, name="top_k")
+            self.selection = KSparse(
+                self.k, name="top_k", dtype=self.dtype_policy
+            )
         else:
-            self.selection = BatchTopK(self.k, name="batch_top_k")
+            self.selection = BatchTopK(
+                self.k, name="batch_top_k", dtype=self.dtype_policy
+            )
         self.fvu_tracker = FVU(name="fvu")
         # Fed each row's nonzero count by `call`, as `L0` would count.
         self.l0_tracker = keras.metrics.Mean(name="l0")
@@ -260,19 +264,28 @@ class SparseAutoencoder(keras.Model):
         return ops.cast(x, self.compute_dtype)
 
     def _encode(self, x, training):
-        if self.pre_encoder_bias is not None:
-            x = x - self.pre_encoder_bias
-        pre = ops.matmul(x, self.encoder_kernel) + self.encoder_bias
+        pre = ops.matmul(self._centered(x), self.encoder_kernel)
+        pre = pre + self.encoder_bias
         return self.selection(ops.relu(pre), training=training), pre
 
     def _decode(self, codes, decoder):
         outputs = ops.matmul(codes, decoder)
         if self.pre_encoder_bias is not None:
-            outputs = outputs + self.pre_encoder_bias
+            outputs = outputs + self._cast(self.pre_encoder_bias)
         return outputs
 
+    def _centered(self, x):
+        if self.pre_encoder_bias is None:
+            return x
+        return x - self._cast(self.pre_encoder_bias)
+
+    def _cast(self, variable):
+        # A cast, not the variable: on TensorFlow, under a mixed policy,
+        # an op given the variable directly may get it in float32.
+        return ops.cast(variable, self.compute_dtype)
+
     def _decoder(self, training):
-        kernel = ops.convert_to_tensor(self.decoder_kernel)
+        kernel = self._cast(self.decoder_kernel)
         if not (training and self.unit_norm_decoder):
             return kernel
         # Same value; its gradient is (I - w w^T) g for each unit row w:
@@ -311,9 +324,9 @@ class SparseAutoencoder(keras.Model):
         error = ops.cond(
             ops.any(dead),
             lambda: self._aux_error(x, residual, pre, dead, decoder),
-            lambda: ops.zeros((), residual.dtype),
+            lambda: ops.zeros((), "float32"),
         )
-        return ops.divide_no_nan(error, _variance(residual, error.dtype))
+        return ops.divide_no_nan(error, _variance(residual))
 
     def _aux_error(self, x, residual, pre, dead, decoder):
         return ops.cond(
@@ -331,11 +344,9 @@ class SparseAutoencoder(keras.Model):
         """
         _, columns = ops.top_k(ops.cast(dead, "float32"), self._aux_k)
         chosen = ops.take(dead, columns)
-        if self.pre_encoder_bias is not None:
-            x = x - self.pre_encoder_bias
-        kernel = ops.take(self.encoder_kernel, columns, axis=1)
-        bias = ops.take(self.encoder_bias, columns)
-        values = ops.relu(ops.matmul(x, kernel) + bias)
+        kernel = ops.take(self._cast(self.encoder_kernel), columns, axis=1)
+        bias = ops.take(self._cast(self.encoder_bias), columns)
+        values = ops.relu(ops.matmul(self._centered(x), kernel) + bias)
         aux_codes = ops.where(chosen, values, ops.zeros_like(values))
         aux = ops.matmul(aux_codes, ops.take(decoder, columns, axis=0))
         return _squared_error(residual, aux)
@@ -352,7 +363,8 @@ class SparseAutoencoder(keras.Model):
         threshold = ops.min(largest, axis=-1, keepdims=True)
         kept = dead & (candidates >= threshold)
         aux_codes = ops.where(kept, ops.relu(pre), ops.zeros_like(pre))
-        return _squared_error(residual, ops.matmul(aux_codes, decoder))
+        aux = ops.matmul(aux_codes, decoder)
+        return _squared_error(residual, aux)
 
     def get_config(self):
         config = {
@@ -379,15 +391,16 @@ def _fvu(target, prediction):
     all-reduce), so the replicas' mean loss is the global batch's.
     """
     error = _squared_error(target, prediction)
-    return ops.divide_no_nan(error, _variance(target, error.dtype))
+    return ops.divide_no_nan(error, _variance(target))
 
 
 def _squared_error(target, prediction):
-    """The batch mean of the squared L2 error of each row."""
-    return ops.mean(ops.sum(ops.square(target - prediction), axis=-1))
+    """The batch mean of the squared L2 error of each row, in float32."""
+    error = ops.cast(target - prediction, "float32")
+    return ops.mean(ops.sum(ops.square(error), axis=-1))
 
 
-def _variance(target, dtype):
+def _variance(target):
     """The total variance of the batch's rows (the global batch's)."""
     synchronized = keras.backend.backend() == "tensorflow"
     _, variance = ops.moments(
@@ -395,7 +408,7 @@ def _variance(target, dtype):
         (0,),
         synchronized=synchronized,
     )
-    return ops.cast(ops.sum(variance), dtype)
+    return ops.sum(variance)
 
 
 def _geometric_median(x, start, iterations=100):
