@@ -1,6 +1,7 @@
 """Dead latents and feature recovery of TopK SAEs on planted features.
 
     python -m benchmarks.sae_toy [--epochs 5] [--samples 200000] [--cases all]
+        [--learning-rate 1e-3]
 
 The toy (`planted_features`): 512 features, random unit vectors in 64
 dimensions; feature i is drawn with a Zipf-like weight 1 / (i + 1), and
@@ -19,6 +20,17 @@ noise. Each case trains `SparseAutoencoder(units=512, k=5, ...)` with
 Cases: plain TopK (every mitigation off), each mitigation alone, all
 (the defaults) and all with BatchTopK. Prints a Markdown table and writes
 JSON with `--out`.
+
+    python -m benchmarks.sae_toy --step-ratio [--out FILE]
+
+times instead, interleaved in one process (`benchmarks/timing.py`), one
+`train_on_batch` step of the toy's shape (64 -> 512, k = 5, a batch of
+1024) for: a plain `Dense -> KSparse -> Dense` autoencoder (MSE, the
+baseline), `SparseAutoencoder` with every mitigation off, and with every
+mitigation on (the defaults) in three states: no latent dead, 16 dead (at
+most `aux_k` = 32: AuxK decodes all of them) and 64 dead (more than
+`aux_k`: AuxK takes each row's top 32 of them). Dead latents are made by
+a very negative encoder bias, so they stay dead while timed.
 """
 
 import argparse
@@ -31,6 +43,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
+from benchmarks import timing  # noqa: E402
+from sparsekeras.layers import KSparse  # noqa: E402
 from sparsekeras.models import SparseAutoencoder  # noqa: E402
 
 INPUT_DIM, FEATURES, ACTIVE, UNITS, K = 64, 512, 5, 512, 5
@@ -89,12 +103,14 @@ class StepTimer(keras.callbacks.Callback):
         self.times.append(time.perf_counter() - self.started)
 
 
-def run_case(options, x, held_out, features, epochs, batch_size, seed=1):
+def run_case(
+    options, x, held_out, features, epochs, batch_size, learning_rate, seed=1
+):
     keras.utils.set_random_seed(seed)
     sae = SparseAutoencoder(UNITS, K, **options)
     if sae.pre_bias is not None:
         sae.adapt(x[:50_000])
-    sae.compile(optimizer=keras.optimizers.Adam(1e-3))
+    sae.compile(optimizer=keras.optimizers.Adam(learning_rate))
     timer = StepTimer()
     started = time.perf_counter()
     sae.fit(
@@ -116,26 +132,120 @@ def run_case(options, x, held_out, features, epochs, batch_size, seed=1):
     }
 
 
+def plain_ksparse_autoencoder():
+    """`Dense(UNITS) -> KSparse(K) -> Dense(INPUT_DIM)`, MSE and Adam."""
+    inputs = keras.Input((INPUT_DIM,))
+    codes = KSparse(K)(keras.layers.Dense(UNITS)(inputs))
+    model = keras.Model(inputs, keras.layers.Dense(INPUT_DIM)(codes))
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mse")
+    return model
+
+
+def sae_with_dead_latents(x, dead, **options):
+    """A compiled `SparseAutoencoder` whose first `dead` latents are dead."""
+    sae = SparseAutoencoder(UNITS, K, **options)
+    if sae.pre_bias is not None:
+        sae.adapt(x)
+    else:
+        sae.build((None, INPUT_DIM))
+    bias = np.zeros(UNITS, "float32")
+    bias[:dead] = -1e3
+    sae.encoder_bias.assign(bias)
+    since = np.zeros(UNITS, "int32")
+    since[:dead] = sae.dead_after
+    sae.samples_since_fired.assign(since)
+    sae.compile(optimizer=keras.optimizers.Adam(1e-3))
+    return sae
+
+
+def step_ratios(batch_size, repeats, calls, warmup):
+    """Interleaved step times of the SAE against the plain autoencoder."""
+    x, _ = planted_features(batch_size, seed=0)
+    batch = keras.ops.convert_to_tensor(x)
+    plain = plain_ksparse_autoencoder()
+    contenders = {"plain KSparse autoencoder": plain}
+    contenders["SparseAutoencoder, every mitigation off"] = (
+        sae_with_dead_latents(x, 0, **PLAIN)
+    )
+    for dead in (0, 16, 64):
+        name = f"SparseAutoencoder, defaults, {dead} dead"
+        contenders[name] = sae_with_dead_latents(x, dead)
+    steps = {
+        name: _train_step(model, batch, name == "plain KSparse autoencoder")
+        for name, model in contenders.items()
+    }
+    before = timing.load_average()
+    seconds = timing.interleaved(
+        steps, repeats=repeats, calls=calls, warmup=warmup
+    )
+    summary = timing.summarize(seconds, "plain KSparse autoencoder")
+    return {
+        "batch_size": batch_size,
+        "summary": summary,
+        "load_average": [before, timing.load_average()],
+    }
+
+
+def _train_step(model, batch, with_targets):
+    if with_targets:
+        return lambda: model.train_on_batch(batch, batch)
+    return lambda: model.train_on_batch(batch)
+
+
+def _print_ratios(result):
+    print(f"load average before/after: {result['load_average']}")
+    print("| model | step (ms) | ratio (median) | range | best/best |")
+    print("| --- | --- | --- | --- | --- |")
+    for name, row in result["summary"].items():
+        print(
+            f"| {name} | {1e3 * row['median_s']:.2f} | {row['ratio']:.2f} "
+            f"| {row['ratio_min']:.2f}-{row['ratio_max']:.2f} "
+            f"| {row['best_ratio']:.2f} |"
+        )
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m benchmarks.sae_toy")
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--samples", type=int, default=200_000)
     parser.add_argument("--batch-size", type=int, default=1024)
+    parser.add_argument("--learning-rate", type=float, default=1e-3)
     parser.add_argument(
         "--cases", default="all", help="comma-separated case names, or all"
     )
     parser.add_argument("--out", help="a JSON file for the results")
+    parser.add_argument(
+        "--step-ratio",
+        action="store_true",
+        help="time steps against a plain KSparse autoencoder instead",
+    )
+    parser.add_argument("--repeats", type=int, default=30)
+    parser.add_argument("--calls", type=int, default=10)
     args = parser.parse_args(argv)
+    print(f"backend: {keras.backend.backend()}")
+    if args.step_ratio:
+        result = step_ratios(args.batch_size, args.repeats, args.calls, 3)
+        result["machine"] = timing.machine()
+        _print_ratios(result)
+        if args.out:
+            with open(args.out, "w") as f:
+                json.dump(result, f, indent=1)
+        return
     names = list(CASES) if args.cases == "all" else args.cases.split(",")
     x, features = planted_features(args.samples, seed=0)
     held_out, _ = planted_features(20_000, seed=1, features=features)
     results = {}
-    print(f"backend: {keras.backend.backend()}")
     print("| case | dead | recovery | FVU | step (ms) | fit (s) |")
     print("| --- | --- | --- | --- | --- | --- |")
     for name in names:
         row = run_case(
-            CASES[name], x, held_out, features, args.epochs, args.batch_size
+            CASES[name],
+            x,
+            held_out,
+            features,
+            args.epochs,
+            args.batch_size,
+            args.learning_rate,
         )
         results[name] = row
         print(

@@ -14,7 +14,7 @@ from sparsekeras._validation import (
 )
 from sparsekeras.layers.batch_top_k import BatchTopK
 from sparsekeras.layers.ksparse import KSparse
-from sparsekeras.sparse_metrics import FVU, L0
+from sparsekeras.sparse_metrics import FVU
 
 ACTIVATIONS = ("topk", "batch_topk")
 PRE_BIASES = ("geometric_median", "mean", None)
@@ -109,11 +109,16 @@ class SparseAutoencoder(keras.Model):
             "aux_coefficient", aux_coefficient, minimum=0.0
         )
         if self.activation == "topk":
-            self.selection = KSparse(self.k, name="top_k")
+            self.selection = KSparse(
+                self.k, name="top_k", dtype=self.dtype_policy
+            )
         else:
-            self.selection = BatchTopK(self.k, name="batch_top_k")
+            self.selection = BatchTopK(
+                self.k, name="batch_top_k", dtype=self.dtype_policy
+            )
         self.fvu_tracker = FVU(name="fvu")
-        self.l0_tracker = L0(name="l0")
+        # Fed each row's nonzero count by `call`, as `L0` would count.
+        self.l0_tracker = keras.metrics.Mean(name="l0")
         self.dead_tracker = keras.metrics.Mean(name="dead_fraction")
 
     def build(self, input_shape):
@@ -218,33 +223,37 @@ class SparseAutoencoder(keras.Model):
 
     def decode(self, codes):
         """The reconstruction `W_dec z + b_pre` of codes `z`."""
-        return self._decode(ops.cast(codes, self.compute_dtype), False)
+        codes = ops.cast(codes, self.compute_dtype)
+        return self._decode(codes, self._decoder(False))
 
     def call(self, inputs, training=None):
         x = self._as_float(inputs)
         codes, pre = self._encode(x, training)
-        reconstruction = self._decode(codes, training)
+        decoder = self._decoder(training)
+        reconstruction = self._decode(codes, decoder)
         loss = _fvu(x, reconstruction)
         if not training:
             self.add_loss(loss)
             return reconstruction
-        dead = self._track_dead_latents(codes, ops.shape(x)[0])
+        nonzero = ops.cast(ops.not_equal(codes, 0), "float32")
+        dead = self._track_dead_latents(nonzero, ops.shape(x)[0])
         if self.aux_coefficient > 0 and self._aux_k > 0:
             loss = loss + self.aux_coefficient * self._aux_loss(
-                x, reconstruction, pre, dead
+                x, reconstruction, pre, dead, decoder
             )
         self.add_loss(loss)
         dead_fraction = ops.mean(ops.cast(self._dead(), "float32"))
         return {
             "reconstruction": reconstruction,
             "codes": codes,
+            "l0": ops.sum(nonzero, axis=-1),
             "dead_fraction": dead_fraction,
         }
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
         if isinstance(y_pred, dict):
             self.fvu_tracker.update_state(x, y_pred["reconstruction"])
-            self.l0_tracker.update_state(None, y_pred["codes"])
+            self.l0_tracker.update_state(y_pred["l0"])
             self.dead_tracker.reset_state()
             self.dead_tracker.update_state(y_pred["dead_fraction"])
         else:
@@ -255,19 +264,28 @@ class SparseAutoencoder(keras.Model):
         return ops.cast(x, self.compute_dtype)
 
     def _encode(self, x, training):
-        if self.pre_encoder_bias is not None:
-            x = x - self.pre_encoder_bias
-        pre = ops.matmul(x, self.encoder_kernel) + self.encoder_bias
+        pre = ops.matmul(self._centered(x), self.encoder_kernel)
+        pre = pre + self.encoder_bias
         return self.selection(ops.relu(pre), training=training), pre
 
-    def _decode(self, codes, training):
-        outputs = ops.matmul(codes, self._decoder(training))
+    def _decode(self, codes, decoder):
+        outputs = ops.matmul(codes, decoder)
         if self.pre_encoder_bias is not None:
-            outputs = outputs + self.pre_encoder_bias
+            outputs = outputs + self._cast(self.pre_encoder_bias)
         return outputs
 
+    def _centered(self, x):
+        if self.pre_encoder_bias is None:
+            return x
+        return x - self._cast(self.pre_encoder_bias)
+
+    def _cast(self, variable):
+        # A cast, not the variable: on TensorFlow, under a mixed policy,
+        # an op given the variable directly may get it in float32.
+        return ops.cast(variable, self.compute_dtype)
+
     def _decoder(self, training):
-        kernel = ops.convert_to_tensor(self.decoder_kernel)
+        kernel = self._cast(self.decoder_kernel)
         if not (training and self.unit_norm_decoder):
             return kernel
         # Same value; its gradient is (I - w w^T) g for each unit row w:
@@ -278,37 +296,75 @@ class SparseAutoencoder(keras.Model):
     def _dead(self):
         return self.samples_since_fired >= self.dead_after
 
-    def _track_dead_latents(self, codes, rows):
+    def _track_dead_latents(self, nonzero, rows):
         """Updates `samples_since_fired`; returns the dead mask before."""
         dead = self._dead()
-        fired = ops.cast(ops.not_equal(codes, 0), "float32")
+        # Whether each latent fired on this replica's rows.
+        fired = ops.max(nonzero, axis=0)
         self.batch_samples.assign(ops.cast(rows, "float32"))
         # A copy: on TensorFlow `convert_to_tensor` gives the variable.
         batch = ops.cast(ops.copy(self.batch_samples), "int32")
         self.samples_seen.assign_add(batch)
         if keras.backend.backend() == "tensorflow":
-            fired, _ = ops.moments(fired, (0,), synchronized=True)
-        else:
-            fired = ops.max(fired, axis=0)
+            # On any replica: the replicas' mean, one row each.
+            fired, _ = ops.moments(fired[None], (0,), synchronized=True)
         since = ops.minimum(self.samples_since_fired + batch, self.dead_after)
         self.samples_since_fired.assign(
             ops.where(fired > 0, ops.zeros_like(since), since)
         )
         return dead
 
-    def _aux_loss(self, x, reconstruction, pre, dead):
+    def _aux_loss(self, x, reconstruction, pre, dead, decoder):
         residual = ops.stop_gradient(x - reconstruction)
+        # The error is computed only when a latent is dead: most steps of
+        # a healthy model skip it (a real branch under XLA and
+        # tf.function). `dead` is the same on every replica, and the
+        # variance's all-reduce stays outside the branch, as
+        # tf.distribute requires.
+        error = ops.cond(
+            ops.any(dead),
+            lambda: self._aux_error(x, residual, pre, dead, decoder),
+            lambda: ops.zeros((), "float32"),
+        )
+        return ops.divide_no_nan(error, _variance(residual))
+
+    def _aux_error(self, x, residual, pre, dead, decoder):
+        return ops.cond(
+            ops.sum(ops.cast(dead, "int32")) > self._aux_k,
+            lambda: self._top_dead_error(residual, pre, dead, decoder),
+            lambda: self._all_dead_error(x, residual, dead, decoder),
+        )
+
+    def _all_dead_error(self, x, residual, dead, decoder):
+        """AuxK's error when at most aux_k latents are dead: all of them.
+
+        Encodes and decodes with the aux_k latents that include the dead
+        ones (dead ones first) instead of all `units`: matmuls aux_k wide,
+        whose gradients reach the weights through small gathers.
+        """
+        _, columns = ops.top_k(ops.cast(dead, "float32"), self._aux_k)
+        chosen = ops.take(dead, columns)
+        kernel = ops.take(self._cast(self.encoder_kernel), columns, axis=1)
+        bias = ops.take(self._cast(self.encoder_bias), columns)
+        values = ops.relu(ops.matmul(self._centered(x), kernel) + bias)
+        aux_codes = ops.where(chosen, values, ops.zeros_like(values))
+        aux = ops.matmul(aux_codes, ops.take(decoder, columns, axis=0))
+        return _squared_error(residual, aux)
+
+    def _top_dead_error(self, residual, pre, dead, decoder):
+        """AuxK's error from each row's aux_k largest dead latents.
+
+        Those >= the aux_k-th largest dead pre-activation. No
+        tie-breaking: the index order among tied values would cost a
+        cumulative sum.
+        """
         candidates = ops.where(dead, pre, float("-inf"))
-        # The aux_k largest dead pre-activations: those >= the aux_k-th
-        # largest (all dead ones when fewer are dead). No tie-breaking:
-        # the index order among tied values would cost a cumulative sum.
         largest, _ = ops.top_k(candidates, self._aux_k)
         threshold = ops.min(largest, axis=-1, keepdims=True)
         kept = dead & (candidates >= threshold)
         aux_codes = ops.where(kept, ops.relu(pre), ops.zeros_like(pre))
-        aux = ops.matmul(aux_codes, self._decoder(True))
-        loss = _fvu(residual, aux)
-        return ops.where(ops.any(dead), loss, ops.zeros_like(loss))
+        aux = ops.matmul(aux_codes, decoder)
+        return _squared_error(residual, aux)
 
     def get_config(self):
         config = {
@@ -334,15 +390,25 @@ def _fvu(target, prediction):
     Under `tf.distribute` the variance is the global batch's (an
     all-reduce), so the replicas' mean loss is the global batch's.
     """
-    error = ops.mean(ops.sum(ops.square(target - prediction), axis=-1))
+    error = _squared_error(target, prediction)
+    return ops.divide_no_nan(error, _variance(target))
+
+
+def _squared_error(target, prediction):
+    """The batch mean of the squared L2 error of each row, in float32."""
+    error = ops.cast(target - prediction, "float32")
+    return ops.mean(ops.sum(ops.square(error), axis=-1))
+
+
+def _variance(target):
+    """The total variance of the batch's rows (the global batch's)."""
     synchronized = keras.backend.backend() == "tensorflow"
     _, variance = ops.moments(
         ops.cast(ops.stop_gradient(target), "float32"),
         (0,),
         synchronized=synchronized,
     )
-    variance = ops.cast(ops.sum(variance), error.dtype)
-    return ops.divide_no_nan(error, variance)
+    return ops.sum(variance)
 
 
 def _geometric_median(x, start, iterations=100):

@@ -151,11 +151,13 @@ def _numpy_loss(sae, x, dead):
     return fvu + sae.aux_coefficient * aux
 
 
-def test_loss_matches_a_numpy_transcription_of_the_paper():
+# More dead latents than aux_k (a top-k among them), and fewer (all).
+@pytest.mark.parametrize("dead", [[0, 3, 5, 7], [3, 5]])
+def test_loss_matches_a_numpy_transcription_of_the_paper(dead):
     x = _data(32)
     sae = _adapted(dead_after=10, aux_k=3)
     since = np.zeros(UNITS, "int32")
-    since[[0, 3, 5, 7]] = 10
+    since[dead] = 10
     sae.samples_since_fired.assign(since)
     expected = _numpy_loss(sae, x, since >= 10)
     sae(x, training=True)
@@ -278,3 +280,17 @@ def test_get_config_returns_the_constructor_arguments():
     assert {name: config[name] for name in kwargs} == kwargs
     revived = SparseAutoencoder.from_config(config)
     assert revived.get_config() == config
+
+
+def test_trains_under_mixed_precision_with_dead_latents():
+    x = _data(32)
+    keras.utils.set_random_seed(0)
+    sae = SparseAutoencoder(UNITS, K, dtype="mixed_float16", dead_after=1)
+    sae.adapt(x)
+    since = np.zeros(UNITS, "int32")
+    since[:3] = 1
+    sae.samples_since_fired.assign(since)
+    sae.compile(optimizer=keras.optimizers.Adam(1e-3))
+    history = sae.fit(x, batch_size=16, epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"][-1])
+    assert keras.backend.standardize_dtype(sae.encode(x).dtype) == "float16"
