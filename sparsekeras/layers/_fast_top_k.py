@@ -35,10 +35,15 @@ def top_k(x, k):
     Returns:
         `(values, indices)` of shape `(..., k)`, indices as `int32`.
     """
-    size = x.shape[-1]
-    if not pays(size, k):
+    if not pays(x.shape[-1], k):
         values, indices = ops.top_k(x, k)
         return values, ops.cast(indices, "int32")
+    return chunked_top_k(x, k)
+
+
+def chunked_top_k(x, k):
+    """`top_k` by the chunk method, whatever the width (needs `k <= chunks`)."""
+    size = x.shape[-1]
     chunks = -(-size // CHUNK)
     leading = ops.shape(x)[:-1]
     rows = ops.reshape(x, (-1, size))

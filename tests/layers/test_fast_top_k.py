@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from keras import ops
 
-from sparsekeras.layers import KSparse, _fast_top_k, _selection
+from sparsekeras.layers import BatchTopK, KSparse, _fast_top_k, _selection
 from sparsekeras.testing import strategies
 
 BACKEND = keras.backend.backend()
@@ -186,4 +186,17 @@ def test_ksparse_keeps_the_same_entries_through_chunks_as_without(
     chunked = KSparse(7)(x, training=True)
     np.testing.assert_array_equal(
         ops.convert_to_numpy(chunked), ops.convert_to_numpy(plain)
+    )
+
+
+@SMALL
+@given(rows_and_k(allow_nan=True, max_k=2))
+def test_batch_top_k_keeps_the_reference_entries_of_the_batch(case):
+    x, k = case
+    with chunks_everywhere():
+        kept = BatchTopK(k)(x, training=True)
+    flat = x.reshape(1, -1)
+    expected = np.where(reference_mask(flat, k * len(x)), flat, 0)
+    np.testing.assert_array_equal(
+        ops.convert_to_numpy(kept), expected.reshape(x.shape)
     )
