@@ -22,7 +22,7 @@ from sparsekeras.testing import strategies
 BACKEND = keras.backend.backend()
 # Widths that are and are not multiples of the test's chunk of 4.
 WIDTHS = (9, 16, 23)
-SMALL = settings(max_examples=25, deadline=None)
+SMALL = settings(max_examples=12, deadline=None)
 
 
 @contextlib.contextmanager
