@@ -41,11 +41,6 @@ import keras
 import numpy as np
 import torch
 
-# Before Keras's first step: on the JAX backend it may import TensorFlow,
-# after which importing Triton (PyTorch's optimizers import it through
-# torch._dynamo) crashes the process on a machine that has both.
-import torch._dynamo  # noqa: F401, E402
-
 from benchmarks import timing
 from sparsekeras.comparison.cases import squared_error_cost
 from sparsekeras.datasets import load_mnist
