@@ -9,7 +9,9 @@ way. Keras runs on whatever backend `KERAS_BACKEND` names, as
 `KSparse(k)`, as case (e)'s annealed `KSparse(k, k_start=4k, ...)`, and
 with sparse decoding, `KSparse(k, return_indices=True)` feeding a
 `SparseDense` decoder that gathers the k rows it needs; PyTorch runs
-eagerly and, optionally, under `torch.compile`. On a CPU, whatever runs on
+eagerly and, optionally, under `torch.compile`; on a GPU each also
+multiplies in TF32 (`_tf32`), as JAX does there by default, beside full
+FP32 (the names without the suffix). On a CPU, whatever runs on
 PyTorch is also timed with one intra-op thread. Every step ends by reading
 the loss as a Python float, which waits for the device.
 
@@ -201,6 +203,16 @@ def _contender_makers(shape, device, compile_torch):
         makers["torch_compile"] = lambda: _torch_step(
             shape, batch, device, True
         )
+    if device == "cuda":
+        # JAX multiplies float32 matrices in TF32 on these GPUs by default;
+        # PyTorch's FP32 contenders above are labelled by their names.
+        makers["torch_eager_tf32"] = lambda: _torch_step(
+            shape, batch, device, False, tf32=True
+        )
+        if compile_torch:
+            makers["torch_compile_tf32"] = lambda: _torch_step(
+                shape, batch, device, True, tf32=True
+            )
     return makers
 
 
@@ -228,7 +240,8 @@ class TorchKSparseAutoencoder(torch.nn.Module):
         return torch.sigmoid(outputs) if self.sigmoid else outputs
 
 
-def _torch_step(shape, batch, device, compiled):
+def _torch_step(shape, batch, device, compiled, tf32=False):
+    """One PyTorch step; `tf32` multiplies in TF32 (only on a GPU)."""
     torch.manual_seed(0)
     model = TorchKSparseAutoencoder(shape).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, eps=1e-7)
@@ -236,6 +249,8 @@ def _torch_step(shape, batch, device, compiled):
     inputs = torch.from_numpy(batch).to(device)
 
     def step():
+        # A process-wide setting: set for each contender's own steps.
+        torch.backends.cuda.matmul.allow_tf32 = tf32
         optimizer.zero_grad(set_to_none=True)
         reconstruction = forward(inputs)
         loss = 0.5 * torch.sum(torch.square(inputs - reconstruction), dim=-1)

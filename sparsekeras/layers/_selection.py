@@ -3,6 +3,8 @@
 import keras
 from keras import ops
 
+from sparsekeras.layers._fast_top_k import top_k as fast_top_k
+
 
 def top_k_mask(x, k, k_max):
     """True at exactly the `k` largest entries of each row of `x`.
@@ -13,24 +15,16 @@ def top_k_mask(x, k, k_max):
     (ties with it broken by index, as for any tie), so it is kept and
     propagates: backends' `top_k` order NaN differently, and ranking it
     explicitly keeps the same entries on every backend.
+
+    The row passes over its entries three times when no row has a tie at
+    its threshold: NaN ranking, the top `k_max + 1` (`_fast_top_k`) and the
+    comparison with the threshold; whether a row has more than `k` entries
+    at or above its threshold is read from the `(k + 1)`-th largest, not
+    counted over the row.
     """
     ranked = nan_as_inf(x)
-    largest, _ = ops.top_k(ranked, k_max)
-    if isinstance(k, int) and k == k_max and not _on_torch():
-        # The k-th largest is the smallest of the k largest. A constant
-        # slice of `top_k`'s output instead makes XLA (JAX's jit, TF's
-        # jit_compile) rewrite the `top_k` as a sort of the whole row,
-        # several times slower. `initial` makes an empty batch legal.
-        threshold = ops.min(
-            largest, axis=-1, keepdims=True, initial=float("inf")
-        )
-    else:
-        # On PyTorch (no XLA) `min` of an empty batch would return a CPU
-        # tensor, whatever the device of `x`.
-        index = ops.reshape(ops.convert_to_tensor(k, "int32") - 1, (1,))
-        threshold = ops.take(largest, index, axis=-1)
+    threshold, following = _kth_and_next_largest(ranked, k, k_max)
     at_least = ranked >= threshold
-    count = ops.sum(ops.cast(at_least, "int32"), axis=-1)
 
     def break_ties():
         above = ranked > threshold
@@ -38,15 +32,48 @@ def top_k_mask(x, k, k_max):
         room = k - ops.sum(ops.cast(above, "int32"), axis=-1, keepdims=True)
         return above | ((tied > 0) & (ops.cumsum(tied, axis=-1) <= room))
 
-    # Only a row whose threshold is tied with entries outside its k largest
-    # has more than k entries `>= threshold`; the index order among ties
-    # (a cumulative sum over the row) is paid for only then.
-    return ops.cond(ops.all(count == k), lambda: at_least, break_ties)
+    # Only a row whose (k + 1)-th largest equals its k-th has more than k
+    # entries `>= threshold`; the index order among ties (a cumulative sum
+    # over the row) is paid for only then.
+    return ops.cond(
+        ops.all(following < threshold), lambda: at_least, break_ties
+    )
+
+
+def _kth_and_next_largest(ranked, k, k_max):
+    """The `k`-th and `(k + 1)`-th largest of each row, `(..., 1)` each.
+
+    Both are read from `top_k`'s values by a masked sum over positions
+    rather than a slice: a constant slice of `top_k`'s output makes XLA
+    rewrite the `top_k` as a sort of the whole row, several times slower.
+    Where `k` is the whole row, the "next" is 0, which only sends the
+    selection to its tie-breaking branch (correct, if slower).
+    """
+    size = ranked.shape[-1]
+    if isinstance(k_max, int) and isinstance(size, int):
+        width = min(k_max + 1, size)
+    else:
+        # `BatchTopK`'s `k * rows` under a traced, unknown batch size.
+        width = ops.minimum(k_max + 1, ops.shape(ranked)[-1])
+    largest, _ = fast_top_k(ranked, width)
+    position = ops.arange(width, dtype="int32")
+    zero = ops.zeros((), dtype=largest.dtype)
+
+    def at(index):
+        picked = ops.where(position == index, largest, zero)
+        return ops.sum(picked, axis=-1, keepdims=True)
+
+    return at(k - 1), at(k)
 
 
 def keep_top_k(x, k, k_max):
     """Zeroes all but the entries of `x` that `top_k_mask` keeps."""
-    return ops.where(top_k_mask(x, k, k_max), x, ops.zeros_like(x))
+    return keep(x, top_k_mask(x, k, k_max))
+
+
+def keep(x, mask):
+    """`x` where `mask` holds, 0 elsewhere (a scalar zero: no extra pass)."""
+    return ops.where(mask, x, ops.zeros((), dtype=x.dtype))
 
 
 def top_k_values_and_indices(x, k, width):
@@ -68,11 +95,9 @@ def top_k_values_and_indices(x, k, width):
     if _on_torch():
         indices = _largest_first(ranked, width)
     else:
-        _, indices = ops.top_k(ranked, width)
-    indices = ops.cast(indices, "int32")
+        _, indices = fast_top_k(ranked, width)
     values = ops.take_along_axis(x, indices, axis=-1)
-    kept = ops.arange(width, dtype="int32") < k
-    return ops.where(kept, values, ops.zeros_like(values)), indices
+    return keep(values, ops.arange(width, dtype="int32") < k), indices
 
 
 def _largest_first(ranked, width):
@@ -85,7 +110,7 @@ def _largest_first(ranked, width):
     size = ops.shape(ranked)[-1]
     position = ops.arange(size, dtype="int32")
     key = ops.where(top_k_mask(ranked, width, width), size - position, 0)
-    _, indices = ops.top_k(key, width)
+    _, indices = fast_top_k(key, width)
     largest = ops.take_along_axis(ranked, indices, axis=-1)
     order = ops.argsort(-largest, axis=-1)
     return ops.take_along_axis(indices, order, axis=-1)

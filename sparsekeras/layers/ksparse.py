@@ -10,7 +10,12 @@ from sparsekeras._validation import (
     check_float_dtype,
     check_int,
 )
-from sparsekeras.layers._selection import keep_top_k, top_k_values_and_indices
+from sparsekeras.layers._selection import (
+    keep,
+    keep_top_k,
+    top_k_mask,
+    top_k_values_and_indices,
+)
 
 
 @keras.saving.register_keras_serializable(package="sparsekeras")
@@ -170,13 +175,20 @@ class KSparse(keras.layers.Layer):
             inputs = ops.cast(inputs, self.compute_dtype)
         if not training:
             return self._keep(inputs, self._inference_k, self._inference_k)
-        if self._anneals():
-            # Once annealing is over, the top k_start need not be sorted out.
-            outputs = ops.cond(
+        if self.return_indices:
+            # The width is the same for every k: no branch to take.
+            k = self._annealed_k() if self._anneals() else self.k
+            outputs = self._keep(inputs, k, self._width)
+        elif self._anneals():
+            # Once annealing is over, the top k_start need not be sorted
+            # out. The branches return the mask only, so that gradients
+            # do not flow through the branch.
+            mask = ops.cond(
                 self.step < self.anneal_steps,
-                lambda: self._keep(inputs, self._annealed_k(), self.k_start),
-                lambda: self._keep(inputs, self.k, self.k),
+                lambda: top_k_mask(inputs, self._annealed_k(), self.k_start),
+                lambda: top_k_mask(inputs, self.k, self.k),
             )
+            outputs = keep(inputs, mask)
         else:
             outputs = self._keep(inputs, self.k, self.k)
         self.step.assign_add(1)
