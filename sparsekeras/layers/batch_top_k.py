@@ -5,6 +5,7 @@ from keras import ops
 
 from sparsekeras._validation import check_float, check_float_dtype, check_int
 from sparsekeras.layers._selection import nan_as_inf, top_k_mask
+from sparsekeras.layers._step import add_step_counter
 
 
 @keras.saving.register_keras_serializable(package="sparsekeras")
@@ -99,15 +100,7 @@ class BatchTopK(keras.layers.Layer):
             autocast=False,
             aggregation="mean",
         )
-        self.step = self.add_weight(
-            name="step",
-            shape=(),
-            initializer="zeros",
-            dtype="int",
-            trainable=False,
-            autocast=False,
-            aggregation="only_first_replica",
-        )
+        self.step = add_step_counter(self)
         self.input_spec = keras.InputSpec(min_ndim=2, axes={-1: size})
 
     def call(self, inputs, training=None):

@@ -16,6 +16,7 @@ from sparsekeras.layers._selection import (
     top_k_mask,
     top_k_values_and_indices,
 )
+from sparsekeras.layers._step import add_step_counter
 
 
 @keras.saving.register_keras_serializable(package="sparsekeras")
@@ -145,15 +146,7 @@ class KSparse(keras.layers.Layer):
                 )
         self._inference_k = self._inference_k_for(size)
         self._width = self._width_for(size)
-        self.step = self.add_weight(
-            name="step",
-            shape=(),
-            initializer="zeros",
-            dtype="int",
-            trainable=False,
-            autocast=False,
-            aggregation="only_first_replica",
-        )
+        self.step = add_step_counter(self)
         self.input_spec = keras.InputSpec(min_ndim=2, axes={-1: size})
 
     def __call__(self, inputs, *args, **kwargs):

@@ -15,6 +15,7 @@ from sparsekeras._validation import (
 )
 from sparsekeras.layers._atoms_from_data import rows_of, sampled_atoms
 from sparsekeras.layers._selection import top_k_mask
+from sparsekeras.layers._step import add_step_counter
 
 
 def _check_learning_rate(value):
@@ -250,15 +251,7 @@ class NeuralSparseCoding(keras.layers.Layer):
             aggregation="mean",
         )
         if self._scheduled():
-            self.step = self.add_weight(
-                name="step",
-                shape=(),
-                initializer="zeros",
-                dtype="int",
-                trainable=False,
-                autocast=False,
-                aggregation="only_first_replica",
-            )
+            self.step = add_step_counter(self)
         self.input_spec = keras.InputSpec(ndim=2, axes={-1: input_dim})
 
     def _scheduled(self):
