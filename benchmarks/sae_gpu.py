@@ -17,28 +17,15 @@ runs on a CPU too (try `--units 2048 --batch-size 256`), only slowly.
 import argparse
 import json
 import os
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
+from benchmarks import timing  # noqa: E402
 from sparsekeras.layers import KSparse  # noqa: E402
 from sparsekeras.models import SparseAutoencoder  # noqa: E402
-
-
-class StepTimer(keras.callbacks.Callback):
-    def on_train_begin(self, logs=None):
-        self.times = []
-
-    def on_train_batch_begin(self, batch, logs=None):
-        self.started = time.perf_counter()
-
-    def on_train_batch_end(self, batch, logs=None):
-        # Logs are only fetched when read: read them so the step is done.
-        float(logs["loss"])
-        self.times.append(time.perf_counter() - self.started)
 
 
 def plain(input_dim, units, k):
@@ -56,7 +43,7 @@ def sae(input_dim, units, k, activation):
 
 
 def median_step(model, x, y, batch_size, steps, warmup):
-    timer = StepTimer()
+    timer = timing.StepTimer()
     model.fit(
         x,
         y,

@@ -92,17 +92,6 @@ def recovery(dictionary, features):
     return float(np.mean(np.max(features @ columns, axis=1)))
 
 
-class StepTimer(keras.callbacks.Callback):
-    def on_train_begin(self, logs=None):
-        self.times = []
-
-    def on_train_batch_begin(self, batch, logs=None):
-        self.started = time.perf_counter()
-
-    def on_train_batch_end(self, batch, logs=None):
-        self.times.append(time.perf_counter() - self.started)
-
-
 def run_case(
     options, x, held_out, features, epochs, batch_size, learning_rate, seed=1
 ):
@@ -111,7 +100,7 @@ def run_case(
     if sae.pre_bias is not None:
         sae.adapt(x[:50_000])
     sae.compile(optimizer=keras.optimizers.Adam(learning_rate))
-    timer = StepTimer()
+    timer = timing.StepTimer()
     started = time.perf_counter()
     sae.fit(
         x, batch_size=batch_size, epochs=epochs, verbose=0, callbacks=[timer]

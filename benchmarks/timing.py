@@ -49,6 +49,21 @@ def interleaved(contenders, *, repeats, calls, warmup):
     return seconds
 
 
+class StepTimer(keras.callbacks.Callback):
+    """Records the wall time of each training step of `fit`, in `times`."""
+
+    def on_train_begin(self, logs=None):
+        self.times = []
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self.started = time.perf_counter()
+
+    def on_train_batch_end(self, batch, logs=None):
+        # Logs are only fetched when read: read them so the step is done.
+        float(logs["loss"])
+        self.times.append(time.perf_counter() - self.started)
+
+
 def summarize(seconds, baseline):
     """Medians of `interleaved`'s times and of the ratios to `baseline`.
 
