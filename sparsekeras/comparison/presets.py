@@ -70,7 +70,11 @@ class Preset:
             `None` for all.
         cases: the `CaseSettings` of each case key.
         batch_sizes: per-case batch sizes that differ from `batch_size`.
-        deviations: each deliberate difference from the source, with why.
+        deviations: each deliberate difference from the source, with why,
+            apart from the number of epochs (see `all_deviations`).
+        source_epochs: the source's number of epochs, `None` where the
+            sources differ or give none.
+        epochs_reason: why the preset's default differs from it.
     """
 
     name: str
@@ -81,6 +85,19 @@ class Preset:
     cases: dict
     deviations: tuple
     batch_sizes: dict = dataclasses.field(default_factory=dict)
+    source_epochs: int | None = None
+    epochs_reason: str = ""
+
+    def all_deviations(self):
+        """`deviations`, after a line on the epochs if they differ."""
+        if self.source_epochs is None or self.epochs == self.source_epochs:
+            return self.deviations
+        epochs = (
+            f"{self.epochs} epochs, not the source's {self.source_epochs}: "
+            f"{self.epochs_reason}; `--epochs {self.source_epochs}` gives "
+            "the source's length."
+        )
+        return (epochs, *self.deviations)
 
     def batch_size_of(self, key):
         """The batch size case `key` is trained with."""
@@ -130,6 +147,11 @@ ORIGINAL = Preset(
         " uniform ±√(6/885) initialisation"
     ),
     epochs=100,
+    source_epochs=500,
+    epochs_reason=(
+        "the preset's default of 100 keeps the default run within about 5 "
+        "minutes on 2 CPU cores"
+    ),
     batch_size=100,
     train_images=10_000,
     cases={
@@ -148,9 +170,6 @@ ORIGINAL = Preset(
         ),
     },
     deviations=(
-        "100 epochs by default, not 500, so that the default run stays "
-        "within about 5 minutes on 2 CPU cores; `--epochs 500` gives the "
-        "original length.",
         "float32, not float64: Keras's default, and what every backend "
         "runs fast.",
         "Keras's Adam, with the bias correction 1/(1 − βᵗ); the original's "

@@ -279,7 +279,7 @@ def _preset_text(preset, keys):
             f"| ({letter}) batch {batch} | " + " | ".join(cells) + " |"
         )
     lines += ["", "Deliberate deviations from the sources:", ""]
-    lines += [f"- {deviation}" for deviation in preset.deviations]
+    lines += [f"- {deviation}" for deviation in preset.all_deviations()]
     return lines
 
 
