@@ -7,10 +7,11 @@ precision policies, all through the public Keras API.
 """
 
 import os
-import warnings
 
 import keras
 import numpy as np
+
+from sparsekeras.testing.checks import _call_quietly
 
 
 def run_layer_test(
@@ -102,11 +103,7 @@ def call_loaded(model, input_data):
     Keras 3.10 restores a one-input functional model as taking a list of
     one input, and warns when it is called with the tensor itself.
     """
-    with warnings.catch_warnings():
-        warnings.filterwarnings(
-            "ignore", message="The structure of `inputs` doesn't match"
-        )
-        return model(input_data)
+    return _call_quietly(model, input_data)
 
 
 def _check_config_round_trip(layer_cls, init_kwargs):
