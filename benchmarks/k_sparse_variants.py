@@ -39,6 +39,7 @@ from keras import ops  # noqa: E402
 from sparsekeras import metrics  # noqa: E402
 from sparsekeras.comparison import cases, presets, run  # noqa: E402
 from sparsekeras.layers import KSparse, TiedDense  # noqa: E402
+from sparsekeras.losses import SquaredErrorCost  # noqa: E402
 from sparsekeras.regularizers import WeightDecay  # noqa: E402
 
 SETTINGS = presets.ORIGINAL.cases["k_sparse"]
@@ -152,7 +153,7 @@ def build(key, variant, steps):
         optimizer=keras.optimizers.Adam(
             OriginalAdamRate(rate) if original_adam else rate
         ),
-        loss=cases.SquaredErrorCost(settings.cost_scale),
+        loss=SquaredErrorCost(settings.cost_scale),
     )
     return case
 

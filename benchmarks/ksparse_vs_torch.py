@@ -42,9 +42,9 @@ import numpy as np
 import torch
 
 from benchmarks import timing
-from sparsekeras.comparison.cases import squared_error_cost
 from sparsekeras.datasets import load_mnist
 from sparsekeras.layers import KSparse, SparseDense
+from sparsekeras.losses import SquaredErrorCost
 
 BASELINE = "torch_eager"
 ONE_THREAD = "torch_eager_1_thread"
@@ -177,7 +177,7 @@ def keras_model(shape, *, annealed=False, sparse_decoding=False):
     sparse = KSparse(shape.k, **schedule, return_indices=sparse_decoding)
     model = keras.Model(inputs, decoder(sparse(codes)))
     model.compile(
-        optimizer=keras.optimizers.Adam(1e-3), loss=squared_error_cost
+        optimizer=keras.optimizers.Adam(1e-3), loss=SquaredErrorCost()
     )
     return model
 

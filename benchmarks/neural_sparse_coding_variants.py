@@ -35,6 +35,7 @@ from benchmarks.k_sparse_variants import OriginalAdamRate  # noqa: E402
 from sparsekeras import metrics  # noqa: E402
 from sparsekeras.comparison import cases, presets, run  # noqa: E402
 from sparsekeras.comparison.cases import build_case  # noqa: E402
+from sparsekeras.losses import SquaredErrorCost  # noqa: E402
 
 KEY = "neural_sparse_coding"
 VARIANTS = {
@@ -94,7 +95,7 @@ def original_update_case():
     model = keras.Model(inputs, outputs, name=KEY)
     model.compile(
         optimizer=keras.optimizers.Adam(OriginalAdamRate(8e-4)),
-        loss=cases.SquaredErrorCost(0.5),
+        loss=SquaredErrorCost(0.5),
     )
     return cases.BuiltCase(KEY, model, 0.0)
 

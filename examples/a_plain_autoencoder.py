@@ -97,13 +97,8 @@ outputs = keras.layers.Dense(
 autoencoder = keras.Model(inputs, outputs)
 
 
-def squared_error_cost(y_true, y_pred):
-    """UFLDL's reconstruction cost of one image: (1/2)·Σ (x − x̂)²."""
-    return 0.5 * keras.ops.sum(keras.ops.square(y_true - y_pred), axis=-1)
-
-
 autoencoder.compile(
-    optimizer=keras.optimizers.Adam(1e-3), loss=squared_error_cost
+    optimizer=keras.optimizers.Adam(1e-3), loss=sk.losses.SquaredErrorCost()
 )
 
 """

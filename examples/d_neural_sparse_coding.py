@@ -95,14 +95,7 @@ coding = sk.layers.NeuralSparseCoding(
     UNITS, k=K, learning_rate=LEARNING_RATE, output_mode="reconstruction"
 )
 autoencoder = keras.Model(inputs, coding(inputs))
-
-
-def squared_error_cost(y_true, y_pred):
-    """UFLDL's reconstruction cost of one image: (1/2)·Σ (x − x̂)²."""
-    return 0.5 * keras.ops.sum(keras.ops.square(y_true - y_pred), axis=-1)
-
-
-autoencoder.compile(loss=squared_error_cost)
+autoencoder.compile(loss=sk.losses.SquaredErrorCost())
 
 """
 ## Start from data

@@ -3,6 +3,7 @@
 from sparsekeras import (
     datasets,
     layers,
+    losses,
     metrics,
     models,
     regularizers,
@@ -31,6 +32,7 @@ __all__ = [
     "WeightDecay",
     "datasets",
     "layers",
+    "losses",
     "metrics",
     "models",
     "regularizers",

@@ -25,40 +25,13 @@ import keras
 from sparsekeras.comparison.presets import NORMAL
 from sparsekeras.comparison.registry import lookup
 from sparsekeras.layers import KSparse, NeuralSparseCoding, TiedDense
+from sparsekeras.losses import SquaredErrorCost
 from sparsekeras.regularizers import KLSparsityRegularizer, WeightDecay
 
 INPUT_DIM = 784
 SIGMOID_ACTIVE = 0.5
 CODES = "codes"
 ENCODER = "encoder"
-
-
-@keras.saving.register_keras_serializable(package="sparsekeras")
-class SquaredErrorCost(keras.losses.Loss):
-    """The cost of one image, `scale·‖x − x̂‖²`, averaged over the batch.
-
-    `scale=0.5` is UFLDL's cost, the one the regularizers' strengths
-    (λ = 3e-3, β = 3) are stated against.
-
-    Args:
-        scale: positive float, defaults to `0.5`.
-        **kwargs: `keras.losses.Loss` arguments, such as `name`.
-    """
-
-    def __init__(self, scale=0.5, name="squared_error_cost", **kwargs):
-        super().__init__(name=name, **kwargs)
-        self.scale = scale
-
-    def call(self, y_true, y_pred):
-        error = keras.ops.square(y_true - y_pred)
-        return self.scale * keras.ops.sum(error, axis=-1)
-
-    def get_config(self):
-        return {**super().get_config(), "scale": self.scale}
-
-
-# UFLDL's cost as a loss object, for models built elsewhere (benchmarks/).
-squared_error_cost = SquaredErrorCost()
 
 
 @dataclasses.dataclass
