@@ -19,7 +19,16 @@ noise. Each case trains `SparseAutoencoder(units=512, k=5, ...)` with
 
 Cases: plain TopK (every mitigation off), each mitigation alone, all
 (the defaults) and all with BatchTopK. Prints a Markdown table and writes
-JSON with `--out`.
+JSON with `--out`. `--zipf-exponent` changes the exponent of the
+frequencies (1 by default).
+
+    python -m benchmarks.sae_toy --issue-check [--zipf-exponent 1.0]
+
+runs instead the quick check of issue 13 with Keras layers:
+`Dense(512) -> KSparse(5) -> Dense(64)` with a `UnitNorm` decoder, MSE and
+`Adam(1e-3)`, without and with the encoder set to the decoder's
+transpose; its `dead` is the share of latents that never fire on the
+held-out samples (the model keeps no state).
 
     python -m benchmarks.sae_toy --step-ratio [--out FILE]
 
@@ -130,6 +139,42 @@ def plain_ksparse_autoencoder():
     return model
 
 
+def issue_check(x, held_out, features, epochs, batch_size, transposed):
+    """Issue 13's quick check: a Keras-layer TopK autoencoder, measured."""
+    keras.utils.set_random_seed(1)
+    inputs = keras.Input((INPUT_DIM,))
+    encoder = keras.layers.Dense(UNITS)
+    decoder = keras.layers.Dense(
+        INPUT_DIM, kernel_constraint=keras.constraints.UnitNorm(axis=1)
+    )
+    codes = KSparse(K)(encoder(inputs))
+    model = keras.Model(inputs, decoder(codes))
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mse")
+    rows = keras.ops.convert_to_numpy(decoder.kernel)
+    rows = rows / np.linalg.norm(rows, axis=1, keepdims=True)
+    decoder.kernel.assign(rows)
+    if transposed:
+        encoder.kernel.assign(rows.T)
+    started = time.perf_counter()
+    model.fit(x, x, batch_size=batch_size, epochs=epochs, verbose=0)
+    seconds = time.perf_counter() - started
+    held_codes = keras.Model(inputs, codes).predict(held_out, 4096, 0)
+    reconstruction = model.predict(held_out, 4096, 0)
+    error = np.sum((held_out - reconstruction) ** 2)
+    variance = np.sum((held_out - held_out.mean(axis=0)) ** 2)
+    return {
+        "dead": float(np.mean(np.all(held_codes == 0, axis=0))),
+        "recovery": recovery(decoder_columns(decoder), features),
+        "fvu": float(error / variance),
+        "fit_s": seconds,
+    }
+
+
+def decoder_columns(decoder):
+    """The `(INPUT_DIM, UNITS)` atoms of a `Dense` decoder."""
+    return keras.ops.convert_to_numpy(decoder.kernel).T
+
+
 def sae_with_dead_latents(x, dead, **options):
     """A compiled `SparseAutoencoder` whose first `dead` latents are dead."""
     sae = SparseAutoencoder(UNITS, K, **options)
@@ -208,6 +253,12 @@ def main(argv=None):
         action="store_true",
         help="time steps against a plain KSparse autoencoder instead",
     )
+    parser.add_argument(
+        "--issue-check",
+        action="store_true",
+        help="run issue 13's quick check with Keras layers instead",
+    )
+    parser.add_argument("--zipf-exponent", type=float, default=ZIPF_EXPONENT)
     parser.add_argument("--repeats", type=int, default=30)
     parser.add_argument("--calls", type=int, default=10)
     args = parser.parse_args(argv)
@@ -221,8 +272,26 @@ def main(argv=None):
                 json.dump(result, f, indent=1)
         return
     names = list(CASES) if args.cases == "all" else args.cases.split(",")
-    x, features = planted_features(args.samples, seed=0)
-    held_out, _ = planted_features(20_000, seed=1, features=features)
+    exponent = args.zipf_exponent
+    x, features = planted_features(args.samples, seed=0, exponent=exponent)
+    held_out, _ = planted_features(
+        20_000, seed=1, features=features, exponent=exponent
+    )
+    print(f"Zipf exponent: {exponent}")
+    if args.issue_check:
+        print("| quick check | dead (held out) | recovery | FVU | fit (s) |")
+        print("| --- | --- | --- | --- | --- |")
+        for transposed in (False, True):
+            row = issue_check(
+                x, held_out, features, args.epochs, args.batch_size, transposed
+            )
+            name = "encoder = decoder transpose" if transposed else "plain"
+            print(
+                f"| {name} | {row['dead']:.1%} | {row['recovery']:.3f} "
+                f"| {row['fvu']:.3f} | {row['fit_s']:.0f} |",
+                flush=True,
+            )
+        return
     results = {}
     print("| case | dead | recovery | FVU | step (ms) | fit (s) |")
     print("| --- | --- | --- | --- | --- | --- |")
@@ -246,7 +315,11 @@ def main(argv=None):
     if args.out:
         with open(args.out, "w") as f:
             json.dump(
-                {"backend": keras.backend.backend(), "results": results},
+                {
+                    "backend": keras.backend.backend(),
+                    "zipf_exponent": exponent,
+                    "results": results,
+                },
                 f,
                 indent=1,
             )

@@ -38,3 +38,30 @@ def test_sae_toy_reports_every_figure(tmp_path):
         assert 0 <= row["dead"] <= 1
         assert -1 <= row["recovery"] <= 1
         assert row["fvu"] >= 0 and row["step_ms"] > 0
+
+
+@pytest.mark.slow
+def test_sae_toy_runs_the_issue_check_at_another_exponent():
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.sae_toy",
+            "--issue-check",
+            "--zipf-exponent",
+            "0.3",
+            "--samples",
+            "2048",
+            "--epochs",
+            "1",
+        ],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert "Zipf exponent: 0.3" in done.stdout
+    rows = [line for line in done.stdout.splitlines() if line.startswith("| ")]
+    names = [row.split("|")[1].strip() for row in rows[2:]]
+    assert names == ["plain", "encoder = decoder transpose"]
