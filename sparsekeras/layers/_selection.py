@@ -50,6 +50,8 @@ def _kth_and_next_largest(ranked, k, k_max):
     selection to its tie-breaking branch (correct, if slower).
     """
     size = ranked.shape[-1]
+    if _at_torch_partial_sort_edge(k_max, size):
+        return _kth_and_count(ranked, k, k_max)
     if isinstance(k_max, int) and isinstance(size, int):
         width = min(k_max + 1, size)
     else:
@@ -64,6 +66,36 @@ def _kth_and_next_largest(ranked, k, k_max):
         return ops.sum(picked, axis=-1, keepdims=True)
 
     return at(k - 1), at(k)
+
+
+def _at_torch_partial_sort_edge(k_max, size):
+    """Whether PyTorch's CPU `topk` would slow down at `k_max + 1`.
+
+    Its kernel partially sorts a row of `n` entries for the top `k` while
+    `64·k <= n`, and switches to a slower selection above: at the one
+    `k_max = n / 64` the extra entry would cross that edge.
+    """
+    return (
+        _on_torch()
+        and isinstance(k_max, int)
+        and isinstance(size, int)
+        and 64 * k_max <= size < 64 * (k_max + 1)
+    )
+
+
+def _kth_and_count(ranked, k, k_max):
+    """`_kth_and_next_largest` from the top `k_max` and a count."""
+    largest, _ = fast_top_k(ranked, k_max)
+    position = ops.arange(k_max, dtype="int32")
+    zero = ops.zeros((), dtype=largest.dtype)
+    picked = ops.where(position == k - 1, largest, zero)
+    threshold = ops.sum(picked, axis=-1, keepdims=True)
+    count = ops.sum(
+        ops.cast(ranked >= threshold, "int32"), axis=-1, keepdims=True
+    )
+    # Only "more than k at or above the threshold" matters downstream.
+    following = ops.where(count > k, threshold, float("-inf"))
+    return threshold, ops.cast(following, ranked.dtype)
 
 
 def keep_top_k(x, k, k_max):

@@ -12,7 +12,7 @@ import contextlib
 import keras
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from keras import ops
 
@@ -202,4 +202,34 @@ def test_batch_top_k_keeps_the_reference_entries_of_the_batch(case):
     expected = np.where(reference_mask(flat, k * len(x)), flat, 0)
     np.testing.assert_array_equal(
         ops.convert_to_numpy(kept), expected.reshape(x.shape)
+    )
+
+
+@settings(
+    max_examples=5,
+    deadline=None,
+    suppress_health_check=[HealthCheck.large_base_example],
+)
+@given(
+    strategies.activations(
+        batch_sizes=(5,), widths=(128, 130), allow_nan=True, allow_infinity=True
+    ),
+    st.integers(0, 1),
+)
+def test_k_max_at_pytorchs_partial_sort_edge_keeps_the_reference_entries(
+    x, shortfall
+):
+    # 64 * k_max <= width < 64 * (k_max + 1): on PyTorch the selection asks
+    # `topk` for k_max and counts, instead of asking for k_max + 1.
+    x = x + np.float32(0.0)
+    k_max = 2
+    k = k_max - shortfall
+    mask = compiled(lambda x, k: _selection.top_k_mask(x, k, k_max))(
+        x, np.int32(k)
+    )
+    np.testing.assert_array_equal(
+        ops.convert_to_numpy(mask), reference_mask(x, k)
+    )
+    assert _selection._at_torch_partial_sort_edge(k_max, x.shape[-1]) == (
+        BACKEND == "torch"
     )
