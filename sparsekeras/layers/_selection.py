@@ -20,7 +20,7 @@ def top_k_mask(x, k, k_max):
     its threshold: NaN ranking, the top `k_max + 1` (`_fast_top_k`) and the
     comparison with the threshold; whether a row has more than `k` entries
     at or above its threshold is read from the `(k + 1)`-th largest, not
-    counted over the row.
+    counted over the row (except at PyTorch's partial-sort edge, below).
     """
     ranked = nan_as_inf(x)
     threshold, following = _kth_and_next_largest(ranked, k, k_max)
