@@ -90,3 +90,16 @@ def test_planted_signals_are_k_sparse_codes_of_a_unit_norm_dictionary(data):
     np.testing.assert_allclose(np.linalg.norm(dictionary, axis=0), 1, 1e-6)
     np.testing.assert_array_equal(np.count_nonzero(codes, axis=-1), 2)
     np.testing.assert_allclose(signals, codes @ dictionary.T, rtol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16", "bfloat16"])
+def test_activations_draw_no_subnormal_entries(dtype):
+    tiny = float(ml_dtypes.finfo(dtype).smallest_normal)
+
+    @settings(max_examples=200, deadline=None)
+    @given(strategies.activations(dtypes=dtype, widths=16))
+    def draws(x):
+        magnitudes = np.abs(x.astype("float64"))
+        assert not np.any((magnitudes > 0) & (magnitudes < tiny))
+
+    draws()
