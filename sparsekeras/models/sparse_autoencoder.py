@@ -265,7 +265,7 @@ class SparseAutoencoder(keras.Model):
 
     def _encode(self, x, training):
         pre = ops.matmul(self._centered(x), self.encoder_kernel)
-        pre = pre + self.encoder_bias
+        pre = pre + self._encoder_bias()
         return self.selection(ops.relu(pre), training=training), pre
 
     def _decode(self, codes, decoder):
@@ -277,7 +277,24 @@ class SparseAutoencoder(keras.Model):
     def _centered(self, x):
         if self.pre_encoder_bias is None:
             return x
-        return x - self._cast(self.pre_encoder_bias)
+        # b_pre's gradient through the encoder is `_encoder_bias`'s.
+        return x - ops.stop_gradient(self._cast(self.pre_encoder_bias))
+
+    def _encoder_bias(self):
+        """`b_enc`, plus a zero that carries `b_pre`'s encoder gradient.
+
+        The zero is `s - stop_gradient(s)` for `s = -b_pre W_enc`, whose
+        gradient is that of `(x - b_pre) W_enc` summed over the batch:
+        one `(1, units)` by `(units, input_dim)` product instead of one
+        per row. In float32, where `s` cannot overflow.
+        """
+        if self.pre_encoder_bias is None:
+            return self.encoder_bias
+        kernel = ops.stop_gradient(ops.cast(self.encoder_kernel, "float32"))
+        pre_bias = ops.cast(self.pre_encoder_bias, "float32")[None]
+        shift = -ops.matmul(pre_bias, kernel)[0]
+        zero = shift - ops.stop_gradient(shift)
+        return self.encoder_bias + ops.cast(zero, self.compute_dtype)
 
     def _cast(self, variable):
         # A cast, not the variable: on TensorFlow, under a mixed policy,
@@ -345,7 +362,7 @@ class SparseAutoencoder(keras.Model):
         _, columns = ops.top_k(ops.cast(dead, "float32"), self._aux_k)
         chosen = ops.take(dead, columns)
         kernel = ops.take(self._cast(self.encoder_kernel), columns, axis=1)
-        bias = ops.take(self._cast(self.encoder_bias), columns)
+        bias = ops.take(self._cast(self._encoder_bias()), columns)
         values = ops.relu(ops.matmul(self._centered(x), kernel) + bias)
         aux_codes = ops.where(chosen, values, ops.zeros_like(values))
         aux = ops.matmul(aux_codes, ops.take(decoder, columns, axis=0))
