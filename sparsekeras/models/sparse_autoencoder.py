@@ -119,7 +119,7 @@ class SparseAutoencoder(keras.Model):
         self.fvu_tracker = FVU(name="fvu")
         # Fed each row's nonzero count by `call`, as `L0` would count.
         self.l0_tracker = keras.metrics.Mean(name="l0")
-        self.dead_tracker = keras.metrics.Mean(name="dead_fraction")
+        self.dead_tracker = _Latest(name="dead_fraction")
 
     def build(self, input_shape):
         input_dim = input_shape[-1]
@@ -254,7 +254,6 @@ class SparseAutoencoder(keras.Model):
         if isinstance(y_pred, dict):
             self.fvu_tracker.update_state(x, y_pred["reconstruction"])
             self.l0_tracker.update_state(y_pred["l0"])
-            self.dead_tracker.reset_state()
             self.dead_tracker.update_state(y_pred["dead_fraction"])
         else:
             self.fvu_tracker.update_state(x, y_pred)
@@ -473,3 +472,23 @@ class _UnitRowsConstraint(keras.constraints.Constraint):
     def __call__(self, w):
         norm = ops.sqrt(ops.sum(ops.square(w), axis=-1, keepdims=True))
         return ops.divide_no_nan(w, norm)
+
+
+class _Latest(keras.metrics.Metric):
+    """The value last given to `update_state` (0 after a reset).
+
+    One variable, averaged over replicas, as a `Mean` reset before each
+    update would give, for half the assignments.
+    """
+
+    def __init__(self, name):
+        super().__init__(name=name)
+        self.value = self.add_variable(
+            (), initializer="zeros", aggregation="mean", name="value"
+        )
+
+    def update_state(self, value):
+        self.value.assign(ops.cast(value, self.dtype))
+
+    def result(self):
+        return ops.cast(self.value, self.dtype)
