@@ -365,8 +365,10 @@ class SparseAutoencoder(keras.Model):
         chosen = ops.take(dead, columns)
         kernel = ops.take(self._cast(self.encoder_kernel), columns, axis=1)
         bias = ops.take(self._cast(self._encoder_bias()), columns)
-        values = ops.relu(ops.matmul(self._centered(x), kernel) + bias)
-        aux_codes = ops.where(chosen, values, ops.zeros_like(values))
+        values = ops.matmul(self._centered(x), kernel) + bias
+        # ReLU's zeros in the same mask.
+        kept = chosen & (ops.stop_gradient(values) > 0)
+        aux_codes = ops.where(kept, values, ops.zeros((), values.dtype))
         aux = ops.matmul(aux_codes, ops.take(decoder, columns, axis=0))
         return _squared_error(residual, aux)
 
@@ -377,11 +379,13 @@ class SparseAutoencoder(keras.Model):
         tie-breaking: the index order among tied values would cost a
         cumulative sum.
         """
-        candidates = ops.where(dead, pre, float("-inf"))
+        # Only compared: no gradient (nor its saved state) through top_k.
+        candidates = ops.where(dead, ops.stop_gradient(pre), float("-inf"))
         largest, _ = ops.top_k(candidates, self._aux_k)
         threshold = ops.min(largest, axis=-1, keepdims=True)
-        kept = dead & (candidates >= threshold)
-        aux_codes = ops.where(kept, ops.relu(pre), ops.zeros_like(pre))
+        # ReLU's zeros in the same mask.
+        kept = dead & (candidates >= threshold) & (candidates > 0)
+        aux_codes = ops.where(kept, pre, ops.zeros((), pre.dtype))
         aux = ops.matmul(aux_codes, decoder)
         return _squared_error(residual, aux)
 
