@@ -62,34 +62,36 @@ class FVU(_LastAxisMetric):
         super().__init__(name=name, dtype=dtype)
 
     def _build_state(self, size):
-        self.squared_error = self.add_variable(
-            (), initializer="zeros", name="squared_error"
+        # One variable, so that a reset (each `train_on_batch`) is one
+        # assignment: the squared error, the sum of squares, the row count
+        # and then the sum of the rows.
+        self.statistics = self.add_variable(
+            (3 + size,), initializer="zeros", name="statistics"
         )
-        self.total = self.add_variable((size,), initializer="zeros", name="sum")
-        self.squared_total = self.add_variable(
-            (), initializer="zeros", name="sum_of_squares"
-        )
-        self.count = self.add_variable((), initializer="zeros", name="count")
 
     def update_state(self, y_true, y_pred, sample_weight=None):
         y_true = _rows(ops.cast(y_true, self.dtype))
         y_pred = _rows(ops.cast(y_pred, self.dtype))
         self._ensure_built(y_true)
-        self.squared_error.assign_add(ops.sum(ops.square(y_true - y_pred)))
-        self.total.assign_add(ops.sum(y_true, axis=0))
-        self.squared_total.assign_add(ops.sum(ops.square(y_true)))
-        self.count.assign_add(ops.cast(ops.shape(y_true)[0], self.dtype))
+        scalars = ops.stack(
+            [
+                ops.sum(ops.square(y_true - y_pred)),
+                ops.sum(ops.square(y_true)),
+                ops.cast(ops.shape(y_true)[0], self.dtype),
+            ]
+        )
+        self.statistics.assign_add(
+            ops.concatenate([scalars, ops.sum(y_true, axis=0)])
+        )
 
     def result(self):
         if not self._built:
             return ops.zeros((), self.dtype)
-        count = ops.maximum(self.count, 1.0)
-        variance = self.squared_total - ops.sum(ops.square(self.total)) / count
-        return ops.divide_no_nan(self.squared_error, variance)
-
-    def reset_state(self):
-        for variable in self.variables:
-            variable.assign(ops.zeros(variable.shape, variable.dtype))
+        squared_error, squared_total, count = ops.unstack(self.statistics[:3])
+        total = self.statistics[3:]
+        count = ops.maximum(count, 1.0)
+        variance = squared_total - ops.sum(ops.square(total)) / count
+        return ops.divide_no_nan(squared_error, variance)
 
 
 @keras.saving.register_keras_serializable(package="sparsekeras")

@@ -119,7 +119,7 @@ class SparseAutoencoder(keras.Model):
         self.fvu_tracker = FVU(name="fvu")
         # Fed each row's nonzero count by `call`, as `L0` would count.
         self.l0_tracker = keras.metrics.Mean(name="l0")
-        self.dead_tracker = keras.metrics.Mean(name="dead_fraction")
+        self.dead_tracker = _Latest(name="dead_fraction")
 
     def build(self, input_shape):
         input_dim = input_shape[-1]
@@ -231,16 +231,24 @@ class SparseAutoencoder(keras.Model):
         codes, pre = self._encode(x, training)
         decoder = self._decoder(training)
         reconstruction = self._decode(codes, decoder)
-        loss = _fvu(x, reconstruction)
         if not training:
-            self.add_loss(loss)
+            self.add_loss(_fvu(x, reconstruction))
             return reconstruction
         nonzero = ops.cast(ops.not_equal(codes, 0), "float32")
-        dead = self._track_dead_latents(nonzero, ops.shape(x)[0])
-        if self.aux_coefficient > 0 and self._aux_k > 0:
-            loss = loss + self.aux_coefficient * self._aux_loss(
-                x, reconstruction, pre, dead, decoder
-            )
+        auxk = self.aux_coefficient > 0 and self._aux_k > 0
+        residual = ops.stop_gradient(x - reconstruction) if auxk else None
+        # Whether each latent fired on this replica's rows.
+        fired = ops.max(nonzero, axis=0)
+        variances, fired = _global_statistics(
+            [x, residual] if auxk else [x], fired
+        )
+        dead = self._track_dead_latents(fired, ops.shape(x)[0])
+        error = _squared_error(x, reconstruction)
+        loss = ops.divide_no_nan(error, variances[0])
+        if auxk:
+            aux_error = self._aux_error(x, residual, pre, dead, decoder)
+            aux = ops.divide_no_nan(aux_error, variances[1])
+            loss = loss + self.aux_coefficient * aux
         self.add_loss(loss)
         dead_fraction = ops.mean(ops.cast(self._dead(), "float32"))
         return {
@@ -254,7 +262,6 @@ class SparseAutoencoder(keras.Model):
         if isinstance(y_pred, dict):
             self.fvu_tracker.update_state(x, y_pred["reconstruction"])
             self.l0_tracker.update_state(y_pred["l0"])
-            self.dead_tracker.reset_state()
             self.dead_tracker.update_state(y_pred["dead_fraction"])
         else:
             self.fvu_tracker.update_state(x, y_pred)
@@ -265,7 +272,7 @@ class SparseAutoencoder(keras.Model):
 
     def _encode(self, x, training):
         pre = ops.matmul(self._centered(x), self.encoder_kernel)
-        pre = pre + self.encoder_bias
+        pre = pre + self._encoder_bias()
         return self.selection(ops.relu(pre), training=training), pre
 
     def _decode(self, codes, decoder):
@@ -277,7 +284,24 @@ class SparseAutoencoder(keras.Model):
     def _centered(self, x):
         if self.pre_encoder_bias is None:
             return x
-        return x - self._cast(self.pre_encoder_bias)
+        # b_pre's gradient through the encoder is `_encoder_bias`'s.
+        return x - ops.stop_gradient(self._cast(self.pre_encoder_bias))
+
+    def _encoder_bias(self):
+        """`b_enc`, plus a zero that carries `b_pre`'s encoder gradient.
+
+        The zero is `s - stop_gradient(s)` for `s = -b_pre W_enc`, whose
+        gradient is that of `(x - b_pre) W_enc` summed over the batch:
+        one `(1, units)` by `(units, input_dim)` product instead of one
+        per row. In float32, where `s` cannot overflow.
+        """
+        if self.pre_encoder_bias is None:
+            return self.encoder_bias
+        kernel = ops.stop_gradient(ops.cast(self.encoder_kernel, "float32"))
+        pre_bias = ops.cast(self.pre_encoder_bias, "float32")[None]
+        shift = -ops.matmul(pre_bias, kernel)[0]
+        zero = shift - ops.stop_gradient(shift)
+        return self.encoder_bias + ops.cast(zero, self.compute_dtype)
 
     def _cast(self, variable):
         # A cast, not the variable: on TensorFlow, under a mixed policy,
@@ -296,39 +320,34 @@ class SparseAutoencoder(keras.Model):
     def _dead(self):
         return self.samples_since_fired >= self.dead_after
 
-    def _track_dead_latents(self, nonzero, rows):
-        """Updates `samples_since_fired`; returns the dead mask before."""
+    def _track_dead_latents(self, fired, rows):
+        """Updates `samples_since_fired`; returns the dead mask before.
+
+        `fired` is positive for the latents that fired on any replica.
+        """
         dead = self._dead()
-        # Whether each latent fired on this replica's rows.
-        fired = ops.max(nonzero, axis=0)
         self.batch_samples.assign(ops.cast(rows, "float32"))
         # A copy: on TensorFlow `convert_to_tensor` gives the variable.
         batch = ops.cast(ops.copy(self.batch_samples), "int32")
         self.samples_seen.assign_add(batch)
-        if keras.backend.backend() == "tensorflow":
-            # On any replica: the replicas' mean, one row each.
-            fired, _ = ops.moments(fired[None], (0,), synchronized=True)
         since = ops.minimum(self.samples_since_fired + batch, self.dead_after)
         self.samples_since_fired.assign(
             ops.where(fired > 0, ops.zeros_like(since), since)
         )
         return dead
 
-    def _aux_loss(self, x, reconstruction, pre, dead, decoder):
-        residual = ops.stop_gradient(x - reconstruction)
+    def _aux_error(self, x, residual, pre, dead, decoder):
         # The error is computed only when a latent is dead: most steps of
         # a healthy model skip it (a real branch under XLA and
-        # tf.function). `dead` is the same on every replica, and the
-        # variance's all-reduce stays outside the branch, as
-        # tf.distribute requires.
-        error = ops.cond(
+        # tf.function). `dead` is the same on every replica, and no
+        # all-reduce is in a branch, as tf.distribute requires.
+        return ops.cond(
             ops.any(dead),
-            lambda: self._aux_error(x, residual, pre, dead, decoder),
+            lambda: self._dead_error(x, residual, pre, dead, decoder),
             lambda: ops.zeros((), "float32"),
         )
-        return ops.divide_no_nan(error, _variance(residual))
 
-    def _aux_error(self, x, residual, pre, dead, decoder):
+    def _dead_error(self, x, residual, pre, dead, decoder):
         return ops.cond(
             ops.sum(ops.cast(dead, "int32")) > self._aux_k,
             lambda: self._top_dead_error(residual, pre, dead, decoder),
@@ -345,9 +364,11 @@ class SparseAutoencoder(keras.Model):
         _, columns = ops.top_k(ops.cast(dead, "float32"), self._aux_k)
         chosen = ops.take(dead, columns)
         kernel = ops.take(self._cast(self.encoder_kernel), columns, axis=1)
-        bias = ops.take(self._cast(self.encoder_bias), columns)
-        values = ops.relu(ops.matmul(self._centered(x), kernel) + bias)
-        aux_codes = ops.where(chosen, values, ops.zeros_like(values))
+        bias = ops.take(self._cast(self._encoder_bias()), columns)
+        values = ops.matmul(self._centered(x), kernel) + bias
+        # ReLU's zeros in the same mask.
+        kept = chosen & (ops.stop_gradient(values) > 0)
+        aux_codes = ops.where(kept, values, ops.zeros((), values.dtype))
         aux = ops.matmul(aux_codes, ops.take(decoder, columns, axis=0))
         return _squared_error(residual, aux)
 
@@ -358,11 +379,13 @@ class SparseAutoencoder(keras.Model):
         tie-breaking: the index order among tied values would cost a
         cumulative sum.
         """
-        candidates = ops.where(dead, pre, float("-inf"))
+        # Only compared: no gradient (nor its saved state) through top_k.
+        candidates = ops.where(dead, ops.stop_gradient(pre), float("-inf"))
         largest, _ = ops.top_k(candidates, self._aux_k)
         threshold = ops.min(largest, axis=-1, keepdims=True)
-        kept = dead & (candidates >= threshold)
-        aux_codes = ops.where(kept, ops.relu(pre), ops.zeros_like(pre))
+        # ReLU's zeros in the same mask.
+        kept = dead & (candidates >= threshold) & (candidates > 0)
+        aux_codes = ops.where(kept, pre, ops.zeros((), pre.dtype))
         aux = ops.matmul(aux_codes, decoder)
         return _squared_error(residual, aux)
 
@@ -411,6 +434,40 @@ def _variance(target):
     return ops.sum(variance)
 
 
+def _global_statistics(targets, fired):
+    """The total variance of each target, and `fired`, over all replicas.
+
+    Under `tf.distribute` one all-reduce serves them all: the replicas'
+    sums (of rows, of squared rows, and the row count) are averaged by
+    `ops.moments(synchronized=True)` (a no-op with no strategy), and each
+    variance is `E[x^2] - E[x]^2` from them, as a synchronized `moments`
+    computes it; `fired` becomes the replicas' mean. Elsewhere, the batch's
+    `ops.moments`.
+
+    Returns:
+        `(variances, fired)`, one variance (a float32 scalar) per target.
+    """
+    targets = [ops.cast(ops.stop_gradient(t), "float32") for t in targets]
+    if keras.backend.backend() != "tensorflow":
+        return [ops.sum(ops.moments(t, (0,))[1]) for t in targets], fired
+    rows = ops.cast(ops.shape(targets[0])[0], "float32")
+    parts = [ops.reshape(rows, (1,)), fired]
+    for target in targets:
+        parts += [ops.sum(target, axis=0), ops.sum(ops.square(target), axis=0)]
+    packed, _ = ops.moments(
+        ops.concatenate(parts)[None], (0,), synchronized=True
+    )
+    units = fired.shape[0]
+    rows, fired = packed[0], packed[1 : 1 + units]
+    sums = ops.split(packed[1 + units :], 2 * len(targets))
+    variances = []
+    for total, squares in zip(sums[::2], sums[1::2], strict=True):
+        mean = ops.divide_no_nan(total, rows)
+        variance = ops.divide_no_nan(squares, rows) - ops.square(mean)
+        variances.append(ops.sum(ops.maximum(variance, 0.0)))
+    return variances, fired
+
+
 def _geometric_median(x, start, iterations=100):
     center = start
     scale = max(float(np.abs(x - start).max()), 1e-12)
@@ -456,3 +513,23 @@ class _UnitRowsConstraint(keras.constraints.Constraint):
     def __call__(self, w):
         norm = ops.sqrt(ops.sum(ops.square(w), axis=-1, keepdims=True))
         return ops.divide_no_nan(w, norm)
+
+
+class _Latest(keras.metrics.Metric):
+    """The value last given to `update_state` (0 after a reset).
+
+    One variable, averaged over replicas, as a `Mean` reset before each
+    update would give, for half the assignments.
+    """
+
+    def __init__(self, name):
+        super().__init__(name=name)
+        self.value = self.add_variable(
+            (), initializer="zeros", aggregation="mean", name="value"
+        )
+
+    def update_state(self, value):
+        self.value.assign(ops.cast(value, self.dtype))
+
+    def result(self):
+        return ops.cast(self.value, self.dtype)

@@ -126,12 +126,22 @@ def test_counts_samples_since_each_latent_fired():
     assert history.history["dead_fraction"][-1] == pytest.approx(dead)
 
 
-def _numpy_loss(sae, x, dead):
-    """Gao et al.'s loss, transcribed in NumPy from the model's weights."""
-    w_enc = _numpy(sae.encoder_kernel).astype("float64")
-    b_enc = _numpy(sae.encoder_bias).astype("float64")
-    w_dec = _numpy(sae.decoder_kernel).astype("float64")
-    b_pre = _numpy(sae.pre_encoder_bias).astype("float64")
+def _numpy_loss(sae, x, dead, residual=None, **weights):
+    """Gao et al.'s loss, transcribed in NumPy from the model's weights.
+
+    `weights` replaces some of them by float64 arrays, by name; AuxK's
+    residual is `residual` when given (as if it had no gradient).
+    """
+
+    def weight(name):
+        if name in weights:
+            return weights[name]
+        return _numpy(getattr(sae, name)).astype("float64")
+
+    w_enc = weight("encoder_kernel")
+    b_enc = weight("encoder_bias")
+    w_dec = weight("decoder_kernel")
+    b_pre = weight("pre_encoder_bias")
     x = x.astype("float64")
     pre = (x - b_pre) @ w_enc + b_enc
     z = np.zeros_like(pre)
@@ -140,7 +150,7 @@ def _numpy_loss(sae, x, dead):
         z[row, top] = values[top]
     x_hat = z @ w_dec + b_pre
     fvu = np.sum((x - x_hat) ** 2) / np.sum((x - x.mean(0)) ** 2)
-    e = x - x_hat
+    e = x - x_hat if residual is None else residual
     dead_pre = np.where(dead, pre, -np.inf)
     z_aux = np.zeros_like(pre)
     for row, values in enumerate(dead_pre):
@@ -163,6 +173,71 @@ def test_loss_matches_a_numpy_transcription_of_the_paper(dead):
     sae(x, training=True)
     (loss,) = sae.losses
     np.testing.assert_allclose(float(_numpy(loss)), expected, rtol=1e-5)
+
+
+def _numerical_gradient(loss, value, step=1e-6):
+    """Central differences of `loss` at `value` (float64), entry by entry."""
+    gradient = np.zeros_like(value)
+    for index in np.ndindex(value.shape):
+        shifted = [value.copy(), value.copy()]
+        shifted[0][index] += step
+        shifted[1][index] -= step
+        gradient[index] = (loss(shifted[0]) - loss(shifted[1])) / (2 * step)
+    return gradient
+
+
+def test_one_sgd_step_follows_the_gradient_of_the_loss():
+    # One SGD step of rate 1 moves each weight by minus its gradient.
+    x = _data(32)
+    sae = _adapted(aux_coefficient=0.0)
+    no_dead = np.zeros(UNITS, bool)
+    expected = {
+        name: _numerical_gradient(
+            lambda value, name=name: _numpy_loss(
+                sae, x, no_dead, **{name: value}
+            ),
+            _numpy(getattr(sae, name)).astype("float64"),
+        )
+        for name in ("pre_encoder_bias", "encoder_bias", "encoder_kernel")
+    }
+    before = {name: _numpy(getattr(sae, name)) for name in expected}
+    sae.compile(optimizer=keras.optimizers.SGD(1.0))
+    sae.train_on_batch(x)
+    for name, gradient in expected.items():
+        moved = before[name] - _numpy(getattr(sae, name))
+        np.testing.assert_allclose(moved, gradient, 1e-3, 1e-5, name)
+
+
+def _residual(sae, x):
+    x = x.astype("float64")
+    return x - _numpy(sae(x.astype("float32"))).astype("float64")
+
+
+# More dead latents than aux_k (a top-k among them), and fewer (all).
+@pytest.mark.parametrize("dead", [[0, 3, 5, 7], [3, 5]])
+def test_auxk_gradients_are_those_of_the_paper_with_a_fixed_residual(dead):
+    x = _data(32)
+    sae = _adapted(dead_after=10, aux_k=3, unit_norm_decoder=False)
+    since = np.zeros(UNITS, "int32")
+    since[dead] = 10
+    sae.samples_since_fired.assign(since)
+    residual = _residual(sae, x)
+    names = ("pre_encoder_bias", "encoder_bias", "encoder_kernel")
+    expected = {
+        name: _numerical_gradient(
+            lambda value, name=name: _numpy_loss(
+                sae, x, since >= 10, residual, **{name: value}
+            ),
+            _numpy(getattr(sae, name)).astype("float64"),
+        )
+        for name in (*names, "decoder_kernel")
+    }
+    before = {name: _numpy(getattr(sae, name)) for name in expected}
+    sae.compile(optimizer=keras.optimizers.SGD(1.0))
+    sae.train_on_batch(x)
+    for name, gradient in expected.items():
+        moved = before[name] - _numpy(getattr(sae, name))
+        np.testing.assert_allclose(moved, gradient, 1e-3, 1e-5, name)
 
 
 @pytest.mark.parametrize("aux_k, dead", [(0, [0, 1]), (3, [])])
