@@ -150,6 +150,10 @@ def _numpy_loss(sae, x, dead, residual=None, **weights):
         z[row, top] = values[top]
     x_hat = z @ w_dec + b_pre
     fvu = np.sum((x - x_hat) ** 2) / np.sum((x - x.mean(0)) ** 2)
+    if not np.any(dead):
+        # No dead latent, no AuxK term (the model skips it; the paper's
+        # would be a constant without gradient).
+        return fvu
     e = x - x_hat if residual is None else residual
     dead_pre = np.where(dead, pre, -np.inf)
     z_aux = np.zeros_like(pre)
