@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 
 from sparsekeras.losses import SquaredErrorCost
-from tests.helpers import check_keras_round_trip
+
+from helpers import check_keras_round_trip
 
 
 def test_cost_is_scale_times_squared_norm_averaged_over_the_batch():
