@@ -1,7 +1,9 @@
 """Benchmarks of sparsekeras: `python -m benchmarks.run --help`.
 
-Nothing here is part of the library, and the tests never import it: the one
-smoke test runs the command in a subprocess.
+Nothing here is part of the library. The tests import it only in a
+subprocess (the smoke tests run its commands), or load one module by its
+path without this package: imported after TensorFlow, the import below
+would crash the test process.
 """
 
 try:
