@@ -58,14 +58,15 @@ def _kth_and_next_largest(ranked, k, k_max):
         # `BatchTopK`'s `k * rows` under a traced, unknown batch size.
         width = ops.minimum(k_max + 1, ops.shape(ranked)[-1])
     largest, _ = fast_top_k(ranked, width)
+    return _value_at(largest, k - 1, width), _value_at(largest, k, width)
+
+
+def _value_at(largest, index, width):
+    """`largest[..., index]`, `(..., 1)`, by a masked sum (no slice)."""
     position = ops.arange(width, dtype="int32")
     zero = ops.zeros((), dtype=largest.dtype)
-
-    def at(index):
-        picked = ops.where(position == index, largest, zero)
-        return ops.sum(picked, axis=-1, keepdims=True)
-
-    return at(k - 1), at(k)
+    picked = ops.where(position == index, largest, zero)
+    return ops.sum(picked, axis=-1, keepdims=True)
 
 
 def _at_torch_partial_sort_edge(k_max, size):
@@ -86,10 +87,7 @@ def _at_torch_partial_sort_edge(k_max, size):
 def _kth_and_count(ranked, k, k_max):
     """`_kth_and_next_largest` from the top `k_max` and a count."""
     largest, _ = fast_top_k(ranked, k_max)
-    position = ops.arange(k_max, dtype="int32")
-    zero = ops.zeros((), dtype=largest.dtype)
-    picked = ops.where(position == k - 1, largest, zero)
-    threshold = ops.sum(picked, axis=-1, keepdims=True)
+    threshold = _value_at(largest, k - 1, k_max)
     count = ops.sum(
         ops.cast(ranked >= threshold, "int32"), axis=-1, keepdims=True
     )
