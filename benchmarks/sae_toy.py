@@ -30,6 +30,15 @@ runs instead the quick check of issue 13 with Keras layers:
 transpose; its `dead` is the share of latents that never fire on the
 held-out samples (the model keeps no state).
 
+    python -m benchmarks.sae_toy --planted-decoder [--zipf-exponent 1.0]
+
+trains instead the encoder alone (`Dense(512) -> ReLU -> KSparse(5)`,
+starting as the planted features' transpose) under a decoder fixed to
+the planted features, with a trainable output bias, MSE and
+`Adam(1e-3)`, and prints the held-out FVU before training and after each
+epoch: what a TopK autoencoder reaches when its dictionary is exactly
+right (recovery 1), an estimate of the FVU floor of the toy.
+
     python -m benchmarks.sae_toy --step-ratio [--out FILE]
 
 times instead, interleaved in one process (`benchmarks/timing.py`), one
@@ -170,6 +179,51 @@ def issue_check(x, held_out, features, epochs, batch_size, transposed):
     }
 
 
+def planted_decoder_fvu(x, held_out, features, epochs, batch_size):
+    """Held-out FVU before training and after each epoch, planted decoder.
+
+    The decoder is the planted features, frozen, plus a trainable bias;
+    the encoder starts as their transpose and is trained.
+    """
+    keras.utils.set_random_seed(1)
+    inputs = keras.Input((INPUT_DIM,))
+    encoder = keras.layers.Dense(
+        UNITS, kernel_initializer=keras.initializers.Constant(features.T)
+    )
+    codes = KSparse(K)(keras.layers.ReLU()(encoder(inputs)))
+    decoder = keras.layers.Dense(
+        INPUT_DIM,
+        use_bias=False,
+        trainable=False,
+        kernel_initializer=keras.initializers.Constant(features),
+    )
+    model = keras.Model(inputs, _Offset()(decoder(codes)))
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mse")
+    variance = np.sum((held_out - held_out.mean(axis=0)) ** 2)
+
+    def fvu():
+        reconstruction = model.predict(held_out, 4096, 0)
+        return float(np.sum((held_out - reconstruction) ** 2) / variance)
+
+    fvus = [fvu()]
+    for _ in range(epochs):
+        model.fit(x, x, batch_size=batch_size, epochs=1, verbose=0)
+        fvus.append(fvu())
+    return fvus
+
+
+class _Offset(keras.layers.Layer):
+    """Adds a trainable bias, zero at first."""
+
+    def build(self, input_shape):
+        self.bias = self.add_weight(
+            shape=(input_shape[-1],), initializer="zeros", name="bias"
+        )
+
+    def call(self, inputs):
+        return inputs + self.bias
+
+
 def decoder_columns(decoder):
     """The `(INPUT_DIM, UNITS)` atoms of a `Dense` decoder."""
     return keras.ops.convert_to_numpy(decoder.kernel).T
@@ -258,6 +312,11 @@ def main(argv=None):
         action="store_true",
         help="run issue 13's quick check with Keras layers instead",
     )
+    parser.add_argument(
+        "--planted-decoder",
+        action="store_true",
+        help="train an encoder under the planted features as decoder instead",
+    )
     parser.add_argument("--zipf-exponent", type=float, default=ZIPF_EXPONENT)
     parser.add_argument("--repeats", type=int, default=30)
     parser.add_argument("--calls", type=int, default=10)
@@ -291,6 +350,15 @@ def main(argv=None):
                 f"| {row['fvu']:.3f} | {row['fit_s']:.0f} |",
                 flush=True,
             )
+        return
+    if args.planted_decoder:
+        fvus = planted_decoder_fvu(
+            x, held_out, features, args.epochs, args.batch_size
+        )
+        print("| epochs of the encoder | FVU, planted decoder |")
+        print("| --- | --- |")
+        for epoch, value in enumerate(fvus):
+            print(f"| {epoch} | {value:.4f} |", flush=True)
         return
     results = {}
     print("| case | dead | recovery | FVU | step (ms) | fit (s) |")
