@@ -49,6 +49,16 @@ mitigation on (the defaults) in three states: no latent dead, 16 dead (at
 most `aux_k` = 32: AuxK decodes all of them) and 64 dead (more than
 `aux_k`: AuxK takes each row's top 32 of them). Dead latents are made by
 a very negative encoder bias, so they stay dead while timed.
+
+    python -m benchmarks.sae_toy --fit-ratio [--out FILE]
+
+times instead a step inside `fit` (`verbose=0`), as training runs: each
+model's epoch of 200 batches and of 20 batches, interleaved, and their
+difference over 180 batches, so that what an epoch costs once (its
+iterator, callbacks) cancels. The plain autoencoder is fitted on
+`(x, x)`, the `SparseAutoencoder`s on `x` alone, as each is used; the
+defaults run with `dead_after` = 2**30, so that no latent dies while
+timed.
 """
 
 import argparse
@@ -274,6 +284,49 @@ def step_ratios(batch_size, repeats, calls, warmup):
     }
 
 
+def fit_step_ratios(batch_size, repeats, short=20, long=200):
+    """Per-step times inside `fit`, the SAE against the plain autoencoder."""
+    x, _ = planted_features(long * batch_size, seed=0)
+    contenders = {
+        "plain KSparse autoencoder": plain_ksparse_autoencoder(),
+        "SparseAutoencoder, every mitigation off": sae_with_dead_latents(
+            x, 0, **PLAIN
+        ),
+        "SparseAutoencoder, defaults, 0 dead": sae_with_dead_latents(
+            x, 0, dead_after=2**30
+        ),
+    }
+    epochs = {}
+    for name, model in contenders.items():
+        targets = name == "plain KSparse autoencoder"
+        for batches in (short, long):
+            data = x[: batches * batch_size]
+            epochs[name, batches] = _fit_epoch(model, data, targets, batch_size)
+    before = timing.load_average()
+    seconds = timing.interleaved(epochs, repeats=repeats, calls=1, warmup=2)
+    per_step = {
+        name: [
+            (slow - fast) / (long - short)
+            for slow, fast in zip(
+                seconds[name, long], seconds[name, short], strict=True
+            )
+        ]
+        for name in contenders
+    }
+    return {
+        "batch_size": batch_size,
+        "summary": timing.summarize(per_step, "plain KSparse autoencoder"),
+        "load_average": [before, timing.load_average()],
+    }
+
+
+def _fit_epoch(model, data, with_targets, batch_size):
+    targets = data if with_targets else None
+    return lambda: model.fit(
+        data, targets, batch_size=batch_size, verbose=0, shuffle=False
+    )
+
+
 def _train_step(model, batch, with_targets):
     if with_targets:
         return lambda: model.train_on_batch(batch, batch)
@@ -308,6 +361,11 @@ def main(argv=None):
         help="time steps against a plain KSparse autoencoder instead",
     )
     parser.add_argument(
+        "--fit-ratio",
+        action="store_true",
+        help="time steps inside fit against a plain KSparse autoencoder",
+    )
+    parser.add_argument(
         "--issue-check",
         action="store_true",
         help="run issue 13's quick check with Keras layers instead",
@@ -322,8 +380,11 @@ def main(argv=None):
     parser.add_argument("--calls", type=int, default=10)
     args = parser.parse_args(argv)
     print(f"backend: {keras.backend.backend()}")
-    if args.step_ratio:
-        result = step_ratios(args.batch_size, args.repeats, args.calls, 3)
+    if args.step_ratio or args.fit_ratio:
+        if args.fit_ratio:
+            result = fit_step_ratios(args.batch_size, args.repeats)
+        else:
+            result = step_ratios(args.batch_size, args.repeats, args.calls, 3)
         result["machine"] = timing.machine()
         _print_ratios(result)
         if args.out:

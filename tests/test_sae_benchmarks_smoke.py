@@ -94,3 +94,35 @@ def test_sae_toy_prints_the_planted_decoder_fvu_per_epoch():
     # about 0.38 on the toy (the benchmark page), and training lowers it.
     assert 0.2 < fvus[0] < 0.6
     assert fvus[-1] < fvus[0]
+
+
+@pytest.mark.slow
+def test_sae_toy_times_steps_inside_fit(tmp_path):
+    out = tmp_path / "fit_ratio.json"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.sae_toy",
+            "--fit-ratio",
+            "--repeats",
+            "2",
+            "--batch-size",
+            "32",
+            "--out",
+            str(out),
+        ],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    summary = json.loads(out.read_text())["summary"]
+    assert list(summary) == [
+        "plain KSparse autoencoder",
+        "SparseAutoencoder, every mitigation off",
+        "SparseAutoencoder, defaults, 0 dead",
+    ]
+    assert summary["plain KSparse autoencoder"]["ratio"] == 1.0
+    for row in summary.values():
+        assert len(row["seconds"]) == 2
