@@ -10,27 +10,30 @@ import pytest
 ROOT = pathlib.Path(__file__).parents[1]
 
 
-@pytest.mark.slow
-def test_sae_toy_reports_every_figure(tmp_path):
-    out = tmp_path / "sae_toy.json"
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "benchmarks.sae_toy",
-            "--samples",
-            "2048",
-            "--epochs",
-            "1",
-            "--cases",
-            "plain TopK,all with BatchTopK",
-            "--out",
-            str(out),
-        ],
+def _sae_toy(*args):
+    """Runs `python -m benchmarks.sae_toy ARGS`; its result, stdout as text."""
+    return subprocess.run(
+        [sys.executable, "-m", "benchmarks.sae_toy", *args],
         cwd=ROOT,
         check=True,
         capture_output=True,
+        text=True,
         timeout=300,
+    )
+
+
+@pytest.mark.slow
+def test_sae_toy_reports_every_figure(tmp_path):
+    out = tmp_path / "sae_toy.json"
+    _sae_toy(
+        "--samples",
+        "2048",
+        "--epochs",
+        "1",
+        "--cases",
+        "plain TopK,all with BatchTopK",
+        "--out",
+        str(out),
     )
     results = json.loads(out.read_text())["results"]
     assert set(results) == {"plain TopK", "all with BatchTopK"}
@@ -42,24 +45,14 @@ def test_sae_toy_reports_every_figure(tmp_path):
 
 @pytest.mark.slow
 def test_sae_toy_runs_the_issue_check_at_another_exponent():
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "benchmarks.sae_toy",
-            "--issue-check",
-            "--zipf-exponent",
-            "0.3",
-            "--samples",
-            "2048",
-            "--epochs",
-            "1",
-        ],
-        cwd=ROOT,
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=300,
+    done = _sae_toy(
+        "--issue-check",
+        "--zipf-exponent",
+        "0.3",
+        "--samples",
+        "2048",
+        "--epochs",
+        "1",
     )
     assert "Zipf exponent: 0.3" in done.stdout
     rows = [line for line in done.stdout.splitlines() if line.startswith("| ")]
@@ -69,23 +62,7 @@ def test_sae_toy_runs_the_issue_check_at_another_exponent():
 
 @pytest.mark.slow
 def test_sae_toy_prints_the_planted_decoder_fvu_per_epoch():
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "benchmarks.sae_toy",
-            "--planted-decoder",
-            "--samples",
-            "2048",
-            "--epochs",
-            "2",
-        ],
-        cwd=ROOT,
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    done = _sae_toy("--planted-decoder", "--samples", "2048", "--epochs", "2")
     rows = [line for line in done.stdout.splitlines() if line.startswith("| ")]
     epochs = [int(row.split("|")[1]) for row in rows[2:]]
     fvus = [float(row.split("|")[2]) for row in rows[2:]]
@@ -99,23 +76,8 @@ def test_sae_toy_prints_the_planted_decoder_fvu_per_epoch():
 @pytest.mark.slow
 def test_sae_toy_times_steps_inside_fit(tmp_path):
     out = tmp_path / "fit_ratio.json"
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "benchmarks.sae_toy",
-            "--fit-ratio",
-            "--repeats",
-            "2",
-            "--batch-size",
-            "32",
-            "--out",
-            str(out),
-        ],
-        cwd=ROOT,
-        check=True,
-        capture_output=True,
-        timeout=300,
+    _sae_toy(
+        "--fit-ratio", "--repeats", "2", "--batch-size", "32", "--out", str(out)
     )
     summary = json.loads(out.read_text())["summary"]
     assert list(summary) == [
