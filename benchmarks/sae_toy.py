@@ -77,6 +77,8 @@ from sparsekeras.models import SparseAutoencoder  # noqa: E402
 
 INPUT_DIM, FEATURES, ACTIVE, UNITS, K = 64, 512, 5, 512, 5
 ZIPF_EXPONENT = 1.0
+BASELINE = "plain KSparse autoencoder"
+"""The name of the step ratios' baseline, `plain_ksparse_autoencoder`."""
 PLAIN = dict(tied_init=False, unit_norm_decoder=False, pre_bias=None, aux_k=0)
 CASES = {
     "plain TopK": PLAIN,
@@ -120,6 +122,13 @@ def recovery(dictionary, features):
     return float(np.mean(np.max(features @ columns, axis=1)))
 
 
+def held_out_fvu(held_out, reconstruction):
+    """Squared error over the held-out samples' variance about their mean."""
+    error = np.sum((held_out - reconstruction) ** 2)
+    variance = np.sum((held_out - held_out.mean(axis=0)) ** 2)
+    return float(error / variance)
+
+
 def run_case(
     options, x, held_out, features, epochs, batch_size, learning_rate, seed=1
 ):
@@ -135,15 +144,13 @@ def run_case(
     )
     seconds = time.perf_counter() - started
     reconstruction = keras.ops.convert_to_numpy(sae.predict(held_out, 4096, 0))
-    error = np.sum((held_out - reconstruction) ** 2)
-    variance = np.sum((held_out - held_out.mean(axis=0)) ** 2)
     since = keras.ops.convert_to_numpy(sae.samples_since_fired)
     return {
         "dead": float(np.mean(since >= sae.dead_after)),
         "recovery": recovery(
             keras.ops.convert_to_numpy(sae.dictionary), features
         ),
-        "fvu": float(error / variance),
+        "fvu": held_out_fvu(held_out, reconstruction),
         "step_ms": 1e3 * float(np.median(timer.times[1:])),
         "fit_s": seconds,
     }
@@ -179,12 +186,10 @@ def issue_check(x, held_out, features, epochs, batch_size, transposed):
     seconds = time.perf_counter() - started
     held_codes = keras.Model(inputs, codes).predict(held_out, 4096, 0)
     reconstruction = model.predict(held_out, 4096, 0)
-    error = np.sum((held_out - reconstruction) ** 2)
-    variance = np.sum((held_out - held_out.mean(axis=0)) ** 2)
     return {
         "dead": float(np.mean(np.all(held_codes == 0, axis=0))),
         "recovery": recovery(decoder_columns(decoder), features),
-        "fvu": float(error / variance),
+        "fvu": held_out_fvu(held_out, reconstruction),
         "fit_s": seconds,
     }
 
@@ -209,16 +214,10 @@ def planted_decoder_fvu(x, held_out, features, epochs, batch_size):
     )
     model = keras.Model(inputs, _Offset()(decoder(codes)))
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mse")
-    variance = np.sum((held_out - held_out.mean(axis=0)) ** 2)
-
-    def fvu():
-        reconstruction = model.predict(held_out, 4096, 0)
-        return float(np.sum((held_out - reconstruction) ** 2) / variance)
-
-    fvus = [fvu()]
+    fvus = [held_out_fvu(held_out, model.predict(held_out, 4096, 0))]
     for _ in range(epochs):
         model.fit(x, x, batch_size=batch_size, epochs=1, verbose=0)
-        fvus.append(fvu())
+        fvus.append(held_out_fvu(held_out, model.predict(held_out, 4096, 0)))
     return fvus
 
 
@@ -261,7 +260,7 @@ def step_ratios(batch_size, repeats, calls, warmup):
     x, _ = planted_features(batch_size, seed=0)
     batch = keras.ops.convert_to_tensor(x)
     plain = plain_ksparse_autoencoder()
-    contenders = {"plain KSparse autoencoder": plain}
+    contenders = {BASELINE: plain}
     contenders["SparseAutoencoder, every mitigation off"] = (
         sae_with_dead_latents(x, 0, **PLAIN)
     )
@@ -269,14 +268,14 @@ def step_ratios(batch_size, repeats, calls, warmup):
         name = f"SparseAutoencoder, defaults, {dead} dead"
         contenders[name] = sae_with_dead_latents(x, dead)
     steps = {
-        name: _train_step(model, batch, name == "plain KSparse autoencoder")
+        name: _train_step(model, batch, name == BASELINE)
         for name, model in contenders.items()
     }
     before = timing.load_average()
     seconds = timing.interleaved(
         steps, repeats=repeats, calls=calls, warmup=warmup
     )
-    summary = timing.summarize(seconds, "plain KSparse autoencoder")
+    summary = timing.summarize(seconds, BASELINE)
     return {
         "batch_size": batch_size,
         "summary": summary,
@@ -288,7 +287,7 @@ def fit_step_ratios(batch_size, repeats, short=20, long=200):
     """Per-step times inside `fit`, the SAE against the plain autoencoder."""
     x, _ = planted_features(long * batch_size, seed=0)
     contenders = {
-        "plain KSparse autoencoder": plain_ksparse_autoencoder(),
+        BASELINE: plain_ksparse_autoencoder(),
         "SparseAutoencoder, every mitigation off": sae_with_dead_latents(
             x, 0, **PLAIN
         ),
@@ -298,7 +297,7 @@ def fit_step_ratios(batch_size, repeats, short=20, long=200):
     }
     epochs = {}
     for name, model in contenders.items():
-        targets = name == "plain KSparse autoencoder"
+        targets = name == BASELINE
         for batches in (short, long):
             data = x[: batches * batch_size]
             epochs[name, batches] = _fit_epoch(model, data, targets, batch_size)
@@ -315,7 +314,7 @@ def fit_step_ratios(batch_size, repeats, short=20, long=200):
     }
     return {
         "batch_size": batch_size,
-        "summary": timing.summarize(per_step, "plain KSparse autoencoder"),
+        "summary": timing.summarize(per_step, BASELINE),
         "load_average": [before, timing.load_average()],
     }
 
@@ -380,11 +379,11 @@ def main(argv=None):
     parser.add_argument("--calls", type=int, default=10)
     args = parser.parse_args(argv)
     print(f"backend: {keras.backend.backend()}")
-    if args.step_ratio or args.fit_ratio:
-        if args.fit_ratio:
-            result = fit_step_ratios(args.batch_size, args.repeats)
-        else:
-            result = step_ratios(args.batch_size, args.repeats, args.calls, 3)
+    if args.fit_ratio:
+        result = fit_step_ratios(args.batch_size, args.repeats)
+    elif args.step_ratio:
+        result = step_ratios(args.batch_size, args.repeats, args.calls, 3)
+    if args.fit_ratio or args.step_ratio:
         result["machine"] = timing.machine()
         _print_ratios(result)
         if args.out:
