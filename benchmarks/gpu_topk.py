@@ -10,7 +10,7 @@ each timed interleaved (`benchmarks.timing`) in this one process:
 
 1. `top_k`: the raw top-k of a batch of rows, under the backend's `jit`:
    the backend's own `top_k` (`lax.top_k` on JAX), the chunk-maxima
-   top-k of `sparsekeras.layers._fast_top_k` (forced, whatever the
+   top-k of `sparsekeras._ops.top_k` (forced, whatever the
    cut-over), the selection `KSparse` runs (`keep_top_k`, which takes the
    chunk method where the cut-over says so), and `torch.topk`.
 2. `autoencoder`: `benchmarks.ksparse_vs_torch`'s k-sparse autoencoder

@@ -36,11 +36,11 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 from keras import ops  # noqa: E402
 
-from sparsekeras import metrics  # noqa: E402
-from sparsekeras.comparison import cases, presets, run  # noqa: E402
 from sparsekeras.layers import KSparse, TiedDense  # noqa: E402
 from sparsekeras.losses import SquaredErrorCost  # noqa: E402
 from sparsekeras.regularizers import WeightDecay  # noqa: E402
+from sparsekeras.studies import instruments  # noqa: E402
+from sparsekeras.studies.five_cases import cases, presets, run  # noqa: E402
 
 SETTINGS = presets.ORIGINAL.cases["k_sparse"]
 
@@ -181,7 +181,7 @@ def main(argv=None):
         reconstructions = case.model.predict(x_test, 1000, verbose=0)
         mse = float(np.mean((reconstructions - x_test) ** 2))
         print(
-            f"| {name} | {metrics.convergence_epoch(costs)} | {mse:.4f} | "
+            f"| {name} | {instruments.convergence_epoch(costs)} | {mse:.4f} | "
             f"{costs[0]:.2f} | {costs[-1]:.2f} | {seconds:.0f} |",
             flush=True,
         )

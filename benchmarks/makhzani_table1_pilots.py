@@ -22,8 +22,9 @@ import time
 import keras
 import numpy as np
 
-from sparsekeras import metrics
-from sparsekeras.reproductions import makhzani_table1 as table1
+from sparsekeras.losses import SquaredErrorCost
+from sparsekeras.studies import instruments
+from sparsekeras.studies import makhzani_table1 as table1
 
 
 def _train(x_train, epochs, anneal_epochs, mean_bias):
@@ -37,7 +38,7 @@ def _train(x_train, epochs, anneal_epochs, mean_bias):
         optimizer=keras.optimizers.SGD(
             table1.LEARNING_RATE, momentum=table1.MOMENTUM
         ),
-        loss=table1.squared_error,
+        loss=SquaredErrorCost(1.0),
         steps_per_execution=table1._steps_per_execution(),
     )
     history = model.fit(
@@ -73,7 +74,7 @@ def pilot(x_train, y_train, x_valid, y_valid, epochs, mean_bias):
     h_train = table1.hidden_units(model, x_train)
     h_valid = table1.hidden_units(model, x_valid)
     result["dead_fraction_validation"] = float(
-        metrics.dead_unit_fraction(table1.alpha_k_codes(h_valid, 1))
+        instruments.dead_unit_fraction(table1.alpha_k_codes(h_valid, 1))
     )
     for alpha in table1.ALPHAS:
         probe = table1.fit_probe(table1.alpha_k_codes(h_train, alpha), y_train)
@@ -94,7 +95,7 @@ def speed(x_train):
         model = table1.build_autoencoder(anneal_steps=10**6)
         model.compile(
             optimizer=keras.optimizers.SGD(0.01, momentum=0.9),
-            loss=table1.squared_error,
+            loss=SquaredErrorCost(1.0),
             steps_per_execution=per_execution,
         )
         warm_up = x_train[: 2 * batch_size * per_execution]

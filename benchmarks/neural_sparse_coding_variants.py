@@ -32,10 +32,10 @@ import keras  # noqa: E402
 from keras import ops  # noqa: E402
 
 from benchmarks.k_sparse_variants import OriginalAdamRate  # noqa: E402
-from sparsekeras import metrics  # noqa: E402
-from sparsekeras.comparison import cases, presets, run  # noqa: E402
-from sparsekeras.comparison.cases import build_case  # noqa: E402
 from sparsekeras.losses import SquaredErrorCost  # noqa: E402
+from sparsekeras.studies import instruments  # noqa: E402
+from sparsekeras.studies.five_cases import cases, presets, run  # noqa: E402
+from sparsekeras.studies.five_cases.cases import build_case  # noqa: E402
 
 KEY = "neural_sparse_coding"
 VARIANTS = {
@@ -110,7 +110,7 @@ def main(argv=None):
     rows = {int(row) for row in args.rows.split(",")}
     (x_train, y_train), (x_test, y_test), _ = run._load("embedded")
     data = (x_train, y_train, x_test, y_test)
-    reader = metrics.NearestNeighbourReader(x_train, y_train)
+    reader = instruments.NearestNeighbourReader(x_train, y_train)
     batch = presets.ORIGINAL.batch_size
     steps = -(-len(x_train) // batch)
     print(
@@ -133,7 +133,7 @@ def main(argv=None):
         m = run.measure(case, data, reader)
         print(
             f"| {name} | {m['reconstruction_mse']:.4f} | "
-            f"{metrics.convergence_epoch(costs)} | "
+            f"{instruments.convergence_epoch(costs)} | "
             f"{m['stroke_fraction']:.0%} | {m['class_selectivity']:.3f} | "
             f"{m['reader_accuracy']:.1%} | {seconds:.0f} |",
             flush=True,

@@ -1,4 +1,4 @@
-"""Accuracy and time of `sparsekeras.metrics.LinearProbe` on full MNIST.
+"""Accuracy and time of `studies.instruments.LinearProbe` on full MNIST.
 
 The figures quoted in docs/metrics.md:
 
@@ -19,7 +19,7 @@ import time
 
 import numpy as np
 
-from sparsekeras import metrics
+from sparsekeras.studies import instruments
 
 UNITS = 1000
 KEPT = 75
@@ -27,7 +27,7 @@ KEPT = 75
 
 def _fit(name, train, y_train, tests, y_test, **kwargs):
     start = time.perf_counter()
-    probe = metrics.LinearProbe(train, y_train, **kwargs)
+    probe = instruments.LinearProbe(train, y_train, **kwargs)
     seconds = time.perf_counter() - start
     accuracies = " | ".join(
         [f"{probe.accuracy(test, y_test):.2%}" for test in tests]

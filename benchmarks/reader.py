@@ -19,8 +19,8 @@ import argparse
 
 import numpy as np
 
-from sparsekeras import metrics
 from sparsekeras.datasets import load_mnist
+from sparsekeras.studies import instruments
 
 
 def _blur(images, sigma):
@@ -69,8 +69,10 @@ def main(argv=None):
     y_train = y_train[:10_000]
     x_test = x_test.reshape(-1, 784).astype("float32") / 255.0
     readers = {
-        "nearest neighbour": metrics.NearestNeighbourReader(x_train, y_train),
-        "linear probe": metrics.LinearProbe(x_train, y_train),
+        "nearest neighbour": instruments.NearestNeighbourReader(
+            x_train, y_train
+        ),
+        "linear probe": instruments.LinearProbe(x_train, y_train),
     }
     print(f"{mnist.description}: {len(x_train)} training images read")
     print("| test images | " + " | ".join(readers) + " |")

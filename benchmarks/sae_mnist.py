@@ -7,9 +7,10 @@ transpose, unit-norm decoder, geometric-median pre-encoder bias, AuxK,
 `dead_after` = one epoch of 60,000 images) with `Adam(1e-3)` at batch
 128 on the 60,000 MNIST training images (pixels / 255), then reports the
 fraction of latents that never fire on the 10,000 test images
-(`sparsekeras.metrics.dead_unit_fraction`, as the comparison counts
+(`studies.instruments.dead_unit_fraction`, as the comparison counts
 (e)'s dead units), the model's own dead fraction, the test FVU, and the
-test accuracy of `sparsekeras.metrics.linear_probe_accuracy` on the codes.
+test accuracy of `studies.instruments.linear_probe_accuracy` on the
+codes.
 Reads `../shared/data/mnist.npz` (or `--mnist`), else sparsekeras's
 loader.
 """
@@ -25,8 +26,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from sparsekeras import datasets, metrics  # noqa: E402
+from sparsekeras import datasets  # noqa: E402
 from sparsekeras.models import SparseAutoencoder  # noqa: E402
+from sparsekeras.studies import instruments  # noqa: E402
 
 DEFAULT_MNIST = Path(__file__).resolve().parents[2] / "shared/data/mnist.npz"
 
@@ -73,10 +75,10 @@ def main(argv=None):
         "units": args.units,
         "k": args.k,
         "epochs": args.epochs,
-        "dead_on_test": metrics.dead_unit_fraction(test_codes),
+        "dead_on_test": instruments.dead_unit_fraction(test_codes),
         "dead_state": float(np.mean(since >= sae.dead_after)),
         "test_fvu": logs["fvu"],
-        "probe_accuracy": metrics.linear_probe_accuracy(
+        "probe_accuracy": instruments.linear_probe_accuracy(
             train_codes, y_train, test_codes, y_test
         ),
         "fit_s": seconds,

@@ -2,7 +2,7 @@
 
     python -m benchmarks.selection_cost --against 68f3bb0 [--repeats 11]
 
-loads `sparsekeras/layers/_selection.py` as it was at `--against` (by
+loads `sparsekeras/_ops/selection.py` as it was at `--against` (by
 `git show`, beside this checkout's), checks that both keep the same entries
 of each batch, and times `keep_top_k` of both, compiled (`jax.jit`,
 `tf.function`, eager PyTorch), interleaved, on batches of 256 standard
@@ -27,7 +27,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 from keras import ops  # noqa: E402
 
-from sparsekeras.layers import _selection  # noqa: E402
+from sparsekeras._ops import selection as _selection  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 # (row size, k, k_max): k < k_max is a traced k, as while annealing.
@@ -42,7 +42,7 @@ CASES = (
 
 def _selection_at(revision):
     source = subprocess.run(
-        ["git", "show", f"{revision}:sparsekeras/layers/_selection.py"],
+        ["git", "show", f"{revision}:sparsekeras/_ops/selection.py"],
         cwd=ROOT,
         check=True,
         capture_output=True,

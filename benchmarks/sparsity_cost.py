@@ -1,6 +1,6 @@
 """The cost of sparsity: each MNIST case against the plain autoencoder.
 
-The five cases are the comparison's own (`sparsekeras.comparison.cases`),
+The five cases are the comparison's own (`studies.five_cases.cases`),
 784-1000-784 with batches of 256, sigmoid hidden units (linear then
 `KSparse` for the k-sparse case) and Adam. Two measurements:
 
@@ -21,11 +21,11 @@ import warnings
 import keras
 
 from benchmarks import timing
-from sparsekeras.comparison.cases import build_case
-from sparsekeras.comparison.presets import ORIGINAL
-from sparsekeras.comparison.registry import KEYS as CASES
 from sparsekeras.layers import KSparse
 from sparsekeras.regularizers import WeightDecay
+from sparsekeras.studies.five_cases.cases import build_case
+from sparsekeras.studies.five_cases.presets import ORIGINAL
+from sparsekeras.studies.five_cases.registry import KEYS as CASES
 
 BASELINE = "plain"
 # The comparison's schedule: 60,000 images in batches of 256, 10 epochs,

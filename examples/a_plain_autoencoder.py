@@ -52,6 +52,7 @@ import keras
 import numpy as np
 
 import sparsekeras as sk
+from sparsekeras.studies import instruments, pictures
 
 EPOCHS = int(os.environ.get("SPARSEKERAS_EXAMPLE_EPOCHS", "50"))
 TRAIN_IMAGES = 10_000
@@ -113,7 +114,7 @@ history = autoencoder.fit(
 ## Evaluate
 
 Hidden sigmoid units count as active above 0.5. A unit is dead when its
-activation barely varies over the test images (`sk.metrics.dead_units`):
+activation barely varies over the test images (`instruments.dead_units`):
 a sigmoid unit stuck near 0 or 1 tells the images apart no better than a
 k-sparse unit that never wins.
 """
@@ -125,13 +126,13 @@ print(f"test MSE: {np.mean((reconstructions - x_test) ** 2):.4f}")
 print(
     f"active units per image: {np.mean(np.sum(test_codes > 0.5, axis=1)):.1f}"
 )
-print(f"dead units: {sk.metrics.dead_unit_fraction(test_codes):.0%}")
+print(f"dead units: {instruments.dead_unit_fraction(test_codes):.0%}")
 
 os.makedirs(OUT, exist_ok=True)
 kernel = keras.ops.convert_to_numpy(autoencoder.get_layer("encoder").kernel)
-sk.visualize.save_filters(f"{OUT}/filters.png", kernel)
-sk.visualize.save_reconstructions(
+pictures.save_filters(f"{OUT}/filters.png", kernel)
+pictures.save_reconstructions(
     f"{OUT}/reconstructions.png", x_test[:10], reconstructions[:10]
 )
-sk.visualize.save_cost_curve(f"{OUT}/cost.png", history.history["loss"])
+pictures.save_cost_curve(f"{OUT}/cost.png", history.history["loss"])
 print(f"pictures written to {OUT}/")

@@ -61,6 +61,7 @@ import keras
 import numpy as np
 
 import sparsekeras as sk
+from sparsekeras.studies import instruments, pictures
 
 EPOCHS = int(os.environ.get("SPARSEKERAS_EXAMPLE_EPOCHS", "50"))
 TRAIN_IMAGES = 10_000
@@ -126,20 +127,20 @@ history = autoencoder.fit(
 
 `encode` gives the codes of any images without touching the dictionary. An
 atom is dead when its code barely varies over the test images
-(`sk.metrics.dead_units`), as an atom that no image uses.
+(`instruments.dead_units`), as an atom that no image uses.
 """
 
 reconstructions = autoencoder.predict(x_test, batch_size=1000, verbose=0)
 test_codes = keras.ops.convert_to_numpy(coding.encode(x_test))
 print(f"test MSE: {np.mean((reconstructions - x_test) ** 2):.4f}")
 print(f"active units per image: {np.mean(np.sum(test_codes != 0, axis=1)):.1f}")
-print(f"dead units: {sk.metrics.dead_unit_fraction(test_codes):.0%}")
+print(f"dead units: {instruments.dead_unit_fraction(test_codes):.0%}")
 
 os.makedirs(OUT, exist_ok=True)
 atoms = keras.ops.convert_to_numpy(coding.dictionary)
-sk.visualize.save_filters(f"{OUT}/filters.png", atoms)
-sk.visualize.save_reconstructions(
+pictures.save_filters(f"{OUT}/filters.png", atoms)
+pictures.save_reconstructions(
     f"{OUT}/reconstructions.png", x_test[:10], reconstructions[:10]
 )
-sk.visualize.save_cost_curve(f"{OUT}/cost.png", history.history["loss"])
+pictures.save_cost_curve(f"{OUT}/cost.png", history.history["loss"])
 print(f"pictures written to {OUT}/")

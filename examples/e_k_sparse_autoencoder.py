@@ -55,6 +55,7 @@ import keras
 import numpy as np
 
 import sparsekeras as sk
+from sparsekeras.studies import instruments, pictures
 
 EPOCHS = int(os.environ.get("SPARSEKERAS_EXAMPLE_EPOCHS", "50"))
 TRAIN_IMAGES = 10_000
@@ -116,7 +117,7 @@ history = autoencoder.fit(
 
 At inference KSparse keeps `round(alpha * k)` units (alpha is 1 here). A
 unit is dead when its code barely varies over the test images
-(`sk.metrics.dead_units`), as a unit that is never among the k largest.
+(`instruments.dead_units`), as a unit that is never among the k largest.
 """
 
 reconstructions = autoencoder.predict(x_test, batch_size=1000, verbose=0)
@@ -124,13 +125,13 @@ code_model = keras.Model(inputs, codes)
 test_codes = code_model.predict(x_test, batch_size=1000, verbose=0)
 print(f"test MSE: {np.mean((reconstructions - x_test) ** 2):.4f}")
 print(f"active units per image: {np.mean(np.sum(test_codes != 0, axis=1)):.1f}")
-print(f"dead units: {sk.metrics.dead_unit_fraction(test_codes):.0%}")
+print(f"dead units: {instruments.dead_unit_fraction(test_codes):.0%}")
 
 os.makedirs(OUT, exist_ok=True)
 kernel = keras.ops.convert_to_numpy(encoder.kernel)
-sk.visualize.save_filters(f"{OUT}/filters.png", kernel)
-sk.visualize.save_reconstructions(
+pictures.save_filters(f"{OUT}/filters.png", kernel)
+pictures.save_reconstructions(
     f"{OUT}/reconstructions.png", x_test[:10], reconstructions[:10]
 )
-sk.visualize.save_cost_curve(f"{OUT}/cost.png", history.history["loss"])
+pictures.save_cost_curve(f"{OUT}/cost.png", history.history["loss"])
 print(f"pictures written to {OUT}/")

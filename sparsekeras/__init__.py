@@ -7,7 +7,6 @@ from sparsekeras import (
     metrics,
     models,
     regularizers,
-    visualize,
 )
 from sparsekeras.layers import (
     BatchTopK,
@@ -36,6 +35,5 @@ __all__ = [
     "metrics",
     "models",
     "regularizers",
-    "visualize",
     "__version__",
 ]

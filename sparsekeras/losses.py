@@ -46,3 +46,17 @@ class SquaredErrorCost(keras.losses.Loss):
 
     def get_config(self):
         return {**super().get_config(), "scale": self.scale}
+
+
+@keras.saving.register_keras_serializable(
+    package="sparsekeras", name="squared_error"
+)
+def _squared_error(y_true, y_pred):
+    """`SquaredErrorCost(1.0)` as a function: loads files saved by 0.1.0.
+
+    Release 0.1.0's paper reproduction compiled its models with a function
+    registered as `sparsekeras>squared_error`; this keeps those `.keras`
+    files loading now that the reproduction uses `SquaredErrorCost(1.0)`.
+    """
+    error = ops.square(ops.convert_to_tensor(y_true) - y_pred)
+    return ops.sum(error, axis=-1)

@@ -1,4 +1,4 @@
-"""Inputs whose answer is known, for validating `sparsekeras.metrics`.
+"""Inputs whose answer is known, for checking `studies.instruments`.
 
 Filters are `(784, units)`, one per column; codes are `(samples, units)`.
 Run it to print the measured values that `docs/metrics.md` quotes:
@@ -8,8 +8,8 @@ Run it to print the measured values that `docs/metrics.md` quotes:
 
 import numpy as np
 
-from sparsekeras import metrics
 from sparsekeras.datasets import load_mnist
+from sparsekeras.studies import instruments
 
 SIDE = 28
 
@@ -137,11 +137,11 @@ def main():
     print("| filters | smoothness | extent | excitatory extent | kinds |")
     print("| --- | --- | --- | --- | --- |")
     for name, weights in filters.items():
-        smooth = metrics.filter_smoothness(weights, per_filter=True)
-        extent = metrics.filter_extent(weights)
-        excitatory = metrics.filter_extent(weights, part="excitatory")
+        smooth = instruments.filter_smoothness(weights, per_filter=True)
+        extent = instruments.filter_extent(weights)
+        excitatory = instruments.filter_extent(weights, part="excitatory")
         kinds, counts = np.unique(
-            metrics.filter_kinds(weights), return_counts=True
+            instruments.filter_kinds(weights), return_counts=True
         )
         listed = ", ".join(
             f"{k} {c}" for k, c in zip(kinds, counts, strict=True)
@@ -159,13 +159,13 @@ def main():
     print("\n| codes | class selectivity per unit | dead fraction |")
     print("| --- | --- | --- |")
     for name, values in codes.items():
-        selectivity = metrics.class_selectivity(values, labels)
-        dead = metrics.dead_unit_fraction(values)
+        selectivity = instruments.class_selectivity(values, labels)
+        dead = instruments.dead_unit_fraction(values)
         print(f"| {name} | {_summary(selectivity)} | {dead:.2f} |")
     saturated = saturated_sigmoid_codes()
     print(
         "\nsaturated/constant sigmoid units: dead =",
-        metrics.dead_units(saturated),
+        instruments.dead_units(saturated),
     )
 
 

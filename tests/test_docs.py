@@ -13,7 +13,7 @@ import pytest
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 SUBPACKAGES = ("layers", "models", "regularizers", "datasets", "testing")
-MODULES = ("visualize", "metrics")
+MODULES = ("metrics", "studies.instruments", "studies.pictures")
 
 
 @pytest.mark.slow
@@ -80,7 +80,9 @@ def test_api_reference_documents_every_public_name():
     names += [
         f"{module}.{name}"
         for module in MODULES
-        for name in _public_definitions(package / f"{module}.py")
+        for name in _public_definitions(
+            package / (module.replace(".", "/") + ".py")
+        )
     ]
     api = (DOCS / "api.md").read_text()
     missing = [name for name in names if f"::: sparsekeras.{name}\n" not in api]

@@ -3,8 +3,8 @@
 import keras
 from keras import ops
 
+from sparsekeras._ops.selection import nan_as_inf, top_k_mask
 from sparsekeras._validation import check_float, check_float_dtype, check_int
-from sparsekeras.layers._selection import nan_as_inf, top_k_mask
 from sparsekeras.layers._step import add_step_counter
 
 

@@ -4,17 +4,17 @@ import keras
 from keras import ops
 
 from sparsekeras._activity import activity_loss
+from sparsekeras._ops.selection import (
+    keep,
+    keep_top_k,
+    top_k_mask,
+    top_k_values_and_indices,
+)
 from sparsekeras._validation import (
     check_bool,
     check_float,
     check_float_dtype,
     check_int,
-)
-from sparsekeras.layers._selection import (
-    keep,
-    keep_top_k,
-    top_k_mask,
-    top_k_values_and_indices,
 )
 from sparsekeras.layers._step import add_step_counter
 

@@ -5,6 +5,7 @@ import numbers
 import keras
 from keras import ops
 
+from sparsekeras._ops.selection import top_k_mask
 from sparsekeras._replicas import rows_per_replica
 from sparsekeras._validation import (
     check_bool,
@@ -14,7 +15,6 @@ from sparsekeras._validation import (
     check_int,
 )
 from sparsekeras.layers._atoms_from_data import rows_of, sampled_atoms
-from sparsekeras.layers._selection import top_k_mask
 from sparsekeras.layers._step import add_step_counter
 
 

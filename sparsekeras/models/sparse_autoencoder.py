@@ -14,7 +14,7 @@ from sparsekeras._validation import (
 )
 from sparsekeras.layers.batch_top_k import BatchTopK
 from sparsekeras.layers.ksparse import KSparse
-from sparsekeras.sparse_metrics import FVU
+from sparsekeras.metrics import FVU
 
 ACTIVATIONS = ("topk", "batch_topk")
 PRE_BIASES = ("geometric_median", "mean", None)

@@ -3,8 +3,8 @@ import json
 
 import pytest
 
-from sparsekeras.comparison import registry, report
-from sparsekeras.comparison.results import DIVERGED, CaseResult
+from sparsekeras.studies.five_cases import registry, report
+from sparsekeras.studies.five_cases.results import DIVERGED, CaseResult
 
 
 def _result(letter, **overrides):

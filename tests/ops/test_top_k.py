@@ -16,7 +16,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from keras import ops
 
-from sparsekeras.layers import BatchTopK, KSparse, _fast_top_k, _selection
+from sparsekeras._ops import selection as _selection
+from sparsekeras._ops import top_k as _fast_top_k
+from sparsekeras.layers import BatchTopK, KSparse
 from sparsekeras.testing import strategies
 
 BACKEND = keras.backend.backend()

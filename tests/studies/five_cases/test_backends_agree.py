@@ -43,7 +43,7 @@ def reports(tmp_path_factory):
             [
                 sys.executable,
                 "-m",
-                "sparsekeras.cli",
+                "sparsekeras.studies.cli",
                 "compare",
                 "--epochs",
                 EPOCHS,

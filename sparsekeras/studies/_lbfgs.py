@@ -1,5 +1,6 @@
 """Limited-memory BFGS in float64 NumPy, for the smooth convex fits of
-`sparsekeras.metrics` (no SciPy, no backend: the same result everywhere).
+`sparsekeras.studies.instruments` (no SciPy, no backend: the same result
+everywhere).
 
 Nocedal & Wright, Numerical Optimization (2006), algorithm 7.4 (the
 two-loop recursion) with a backtracking line search on the Armijo

@@ -1,6 +1,6 @@
 import numpy as np
 
-from sparsekeras import _lbfgs
+from sparsekeras.studies import _lbfgs
 
 
 def _quadratic(matrix, target):

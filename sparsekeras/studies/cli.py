@@ -11,8 +11,8 @@ import argparse
 import os
 import sys
 
-from sparsekeras.comparison import presets, registry
 from sparsekeras.datasets.mnist import ENVIRONMENT_VARIABLE
+from sparsekeras.studies.five_cases import presets, registry
 
 MAX_SEED = 2**32 - 1
 
@@ -171,7 +171,7 @@ def _check_out(out, parser):
 
 def _compare(args, parser):
     _check_compare(args, parser)
-    from sparsekeras.comparison import run
+    from sparsekeras.studies.five_cases import run
 
     content = run.run_comparison(
         args.out,
@@ -201,7 +201,7 @@ def _compare(args, parser):
 
 
 def _add_makhzani_table1(commands):
-    from sparsekeras.reproductions import makhzani_table1 as table1
+    from sparsekeras.studies import makhzani_table1 as table1
 
     command = commands.add_parser(
         "makhzani-table1",
@@ -233,7 +233,7 @@ def _add_makhzani_table1(commands):
 
 
 def _run_makhzani_table1(args, parser):
-    from sparsekeras.reproductions import makhzani_table1 as table1
+    from sparsekeras.studies import makhzani_table1 as table1
 
     result = table1.run_table1(
         args.data,

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sparsekeras.visualize import (
+from sparsekeras.studies.pictures import (
     save_cost_curve,
     save_filters,
     save_reconstructions,

@@ -5,11 +5,15 @@ import keras
 import numpy as np
 import pytest
 
-from sparsekeras import cli
-from sparsekeras.comparison import presets, registry
-from sparsekeras.comparison.cases import build_case, codes_of, fit_quietly
-from sparsekeras.comparison.run import run_comparison
 from sparsekeras.datasets import load_mnist
+from sparsekeras.studies import cli
+from sparsekeras.studies.five_cases import presets, registry
+from sparsekeras.studies.five_cases.cases import (
+    build_case,
+    codes_of,
+    fit_quietly,
+)
+from sparsekeras.studies.five_cases.run import run_comparison
 
 TINY = dict(units=16, k=3, epochs=2, batch_size=64, max_steps=2)
 

@@ -22,11 +22,11 @@ import warnings
 
 import keras
 
-from sparsekeras.comparison.presets import NORMAL
-from sparsekeras.comparison.registry import lookup
 from sparsekeras.layers import KSparse, NeuralSparseCoding, TiedDense
 from sparsekeras.losses import SquaredErrorCost
 from sparsekeras.regularizers import KLSparsityRegularizer, WeightDecay
+from sparsekeras.studies.five_cases.presets import NORMAL
+from sparsekeras.studies.five_cases.registry import lookup
 
 INPUT_DIM = 784
 SIGMOID_ACTIVE = 0.5

@@ -14,17 +14,17 @@ import time
 import keras
 import numpy as np
 
-from sparsekeras import metrics, visualize
-from sparsekeras.comparison import presets, registry, report
-from sparsekeras.comparison.cases import (
+from sparsekeras.datasets import load_mnist
+from sparsekeras.datasets.mnist import ENVIRONMENT_VARIABLE
+from sparsekeras.studies import instruments, pictures
+from sparsekeras.studies.five_cases import presets, registry, report
+from sparsekeras.studies.five_cases.cases import (
     build_case,
     codes_of,
     filters_of,
     fit_quietly,
 )
-from sparsekeras.comparison.results import DIVERGED, CaseResult
-from sparsekeras.datasets import load_mnist
-from sparsekeras.datasets.mnist import ENVIRONMENT_VARIABLE
+from sparsekeras.studies.five_cases.results import DIVERGED, CaseResult
 
 FILTERS_SHOWN = 100
 IMAGES_SHOWN = 10
@@ -75,7 +75,7 @@ def run_comparison(
     report.remove_stale(out_dir)
     # A reader of raw pixels, to ask whether a case's reconstructions can
     # still be read as the digits they were.
-    reader = metrics.NearestNeighbourReader(x_train, y_train)
+    reader = instruments.NearestNeighbourReader(x_train, y_train)
     data_arrays = (x_train, y_train, x_test, y_test)
     results = []
     for key in cases:
@@ -85,7 +85,7 @@ def run_comparison(
         results.append(result)
         if verbose:
             print(report.summary_line(result), flush=True)
-    visualize.save_cost_curve(
+    pictures.save_cost_curve(
         os.path.join(out_dir, "cost_curves.png"),
         {r.title: r.cost_per_epoch for r in results if r.measured},
     )
@@ -170,7 +170,7 @@ def _run_case(key, preset, data, reader, seed, max_steps, out_dir, verbose):
     result = dataclasses.replace(
         result,
         wall_time_s=wall_time,
-        convergence_epoch=metrics.convergence_epoch(costs),
+        convergence_epoch=instruments.convergence_epoch(costs),
         **measurements,
     )
     result.pictures = draw(name, case, data[2], costs, out_dir)
@@ -210,7 +210,7 @@ def measure(case, data, reader):
     train_codes = np.asarray(codes_of(case.model, x_train))
     filters = np.asarray(filters_of(case.model))
     threshold = case.active_threshold
-    live = ~metrics.dead_units(test_codes)
+    live = ~instruments.dead_units(test_codes)
     # A filter faces the way its unit uses it: (d) codes with either sign,
     # and an atom used negatively is driven by its negative weights.
     filters = filters * np.where(np.sum(test_codes, axis=0) < 0, -1.0, 1.0)
@@ -220,47 +220,49 @@ def measure(case, data, reader):
     return {
         "reconstruction_mse": float(np.mean((reconstructions - x_test) ** 2)),
         "active_units": float(
-            np.mean(metrics.active_units(test_codes, threshold))
+            np.mean(instruments.active_units(test_codes, threshold))
         ),
         "active_threshold": threshold,
         "mean_activation": float(np.mean(np.abs(test_codes))),
-        "dead_fraction": metrics.dead_unit_fraction(test_codes),
-        "probe_accuracy": metrics.linear_probe_accuracy(
+        "dead_fraction": instruments.dead_unit_fraction(test_codes),
+        "probe_accuracy": instruments.linear_probe_accuracy(
             train_codes, y_train, test_codes, y_test
         ),
         "reader_accuracy": reader.accuracy(reconstructions, y_test),
-        "filter_smoothness": metrics.filter_smoothness(live_filters),
-        "class_selectivity": metrics.mean_class_selectivity(test_codes, y_test),
-        "stroke_fraction": metrics.stroke_fraction(live_filters),
-        "sharpness_ratio": metrics.sharpness(reconstructions)
-        / max(metrics.sharpness(x_test), 1e-12),
+        "filter_smoothness": instruments.filter_smoothness(live_filters),
+        "class_selectivity": instruments.mean_class_selectivity(
+            test_codes, y_test
+        ),
+        "stroke_fraction": instruments.stroke_fraction(live_filters),
+        "sharpness_ratio": instruments.sharpness(reconstructions)
+        / max(instruments.sharpness(x_test), 1e-12),
     }
 
 
 def draw(name, case, x_test, costs, out_dir):
     """Draws a case's filters, reconstructions and cost; their file names."""
-    pictures = {
+    files = {
         "filters": f"{name.key}_filters.png",
         "reconstructions": f"{name.key}_reconstructions.png",
         "cost": f"{name.key}_cost.png",
     }
     shown = filters_of(case.model)[:, :FILTERS_SHOWN]
-    visualize.save_filters(
-        os.path.join(out_dir, pictures["filters"]),
+    pictures.save_filters(
+        os.path.join(out_dir, files["filters"]),
         shown,
         title=f"({name.letter}) {name.title}: first {shown.shape[1]} filters",
     )
     originals = x_test[:IMAGES_SHOWN]
-    visualize.save_reconstructions(
-        os.path.join(out_dir, pictures["reconstructions"]),
+    pictures.save_reconstructions(
+        os.path.join(out_dir, files["reconstructions"]),
         originals,
         case.model.predict(originals, verbose=0),
         title=f"({name.letter}) {name.title}: originals above reconstructions",
     )
-    visualize.save_cost_curve(
-        os.path.join(out_dir, pictures["cost"]), {name.title: costs}
+    pictures.save_cost_curve(
+        os.path.join(out_dir, files["cost"]), {name.title: costs}
     )
-    return pictures
+    return files
 
 
 def _preset_text(preset, keys):

@@ -5,9 +5,8 @@ import keras
 import numpy as np
 import pytest
 
-from sparsekeras import cli, metrics
 from sparsekeras.datasets import load_mnist
-from sparsekeras.reproductions import makhzani_table1
+from sparsekeras.studies import cli, instruments, makhzani_table1
 
 
 def _save_mnist(path, train_images, seed=0):
@@ -39,7 +38,7 @@ def test_writes_the_result_and_a_tied_model(tmp_path, monkeypatch):
     monkeypatch.setattr(
         makhzani_table1,
         "fit_probe",
-        lambda codes, labels: metrics.LinearProbe(codes, labels, l2=1.0),
+        lambda codes, labels: instruments.LinearProbe(codes, labels, l2=1.0),
     )
     data = _save_mnist(tmp_path / "stand_in.npz", 60_000)
     out = os.path.join(tmp_path, "out")

@@ -18,9 +18,10 @@ import keras
 import numpy as np
 from keras import ops
 
-from sparsekeras import metrics
 from sparsekeras.datasets import load_mnist
 from sparsekeras.layers import KSparse, TiedDense
+from sparsekeras.losses import SquaredErrorCost
+from sparsekeras.studies import instruments
 
 TRAIN_IMAGES = 50_000
 EPOCHS = 200
@@ -46,12 +47,6 @@ DEVIATIONS = {
     "steps_per_execution": "40 SGD steps per compiled call (1 on PyTorch): "
     "speed only, the same updates",
 }
-
-
-@keras.saving.register_keras_serializable(package="sparsekeras")
-def squared_error(y_true, y_pred):
-    """The paper's cost `||x - x_hat||^2` of each image (summed pixels)."""
-    return ops.sum(ops.square(y_pred - y_true), axis=-1)
 
 
 def build_autoencoder(
@@ -105,7 +100,7 @@ def alpha_k_codes(hidden, alpha, k=K):
 
 def fit_probe(train_codes, train_labels, l2=PROBE_L2):
     """Logistic regression on the codes: the library's linear probe."""
-    return metrics.LinearProbe(train_codes, train_labels, l2=l2)
+    return instruments.LinearProbe(train_codes, train_labels, l2=l2)
 
 
 def _probe_summary(probe, codes, labels):
@@ -158,7 +153,7 @@ def evaluate(model, train, valid, test, *, alphas=ALPHAS, verbose=0):
             **{f"alpha={a}": v["iterations"] for a, v in validation.items()},
         },
         "dead_unit_fraction_test": float(
-            metrics.dead_unit_fraction(test_codes)
+            instruments.dead_unit_fraction(test_codes)
         ),
         "probe_fit_images": len(y_fit),
     }
@@ -235,7 +230,7 @@ def run_table1(
     )
     model.compile(
         optimizer=keras.optimizers.SGD(LEARNING_RATE, momentum=MOMENTUM),
-        loss=squared_error,
+        loss=SquaredErrorCost(1.0),
         steps_per_execution=_steps_per_execution(),
     )
     history = model.fit(
@@ -288,7 +283,7 @@ def run_table1(
             "die in the first steps)",
             "loss": "sum over pixels of squared error, mean over the batch",
             "alphas": list(alphas),
-            "probe": "sparsekeras.metrics.LinearProbe (standardised "
+            "probe": "studies.instruments.LinearProbe (standardised "
             f"features, L-BFGS to convergence), l2={PROBE_L2}",
             "seed": seed,
             "max_images": max_images,

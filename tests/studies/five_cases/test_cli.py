@@ -2,7 +2,7 @@
 
 import pytest
 
-from sparsekeras import cli
+from sparsekeras.studies import cli
 
 
 def _fails_with_usage_error(argv, capsys):

@@ -1,4 +1,4 @@
-from sparsekeras.comparison import presets
+from sparsekeras.studies.five_cases import presets
 
 
 def test_default_epochs_are_stated_as_a_deviation_from_the_source():

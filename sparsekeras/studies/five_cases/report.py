@@ -8,7 +8,7 @@ import json
 import math
 import os
 
-from sparsekeras.comparison import cases, registry
+from sparsekeras.studies.five_cases import cases, registry
 
 REPRODUCED = "reproduced"
 NOT_REPRODUCED = "not reproduced"
@@ -281,14 +281,14 @@ _DEFINITIONS = (
     "nonzero for (d) and (e). Dead units: a unit is dead when its range "
     "over the test images (largest minus smallest activation) is at most "
     "1% of the largest range of any unit of the case "
-    "(`sparsekeras.metrics.dead_units`): a k-sparse unit that never wins "
+    "(`studies.instruments.dead_units`): a k-sparse unit that never wins "
     "and a sigmoid unit stuck near 0 or 1 alike; the others are live. "
     "Linear probe: multinomial logistic regression fit to convergence "
     "(L-BFGS, float64 NumPy, the same on every backend) on the "
     "standardised codes of the training images, scored on the test codes. "
     "Pixel reader: each test reconstruction is read as the digit of its "
     "nearest original training image (1-nearest neighbour in pixel space, "
-    "`sparsekeras.metrics.NearestNeighbourReader`), which reads blurred "
+    "`studies.instruments.NearestNeighbourReader`), which reads blurred "
     "and noisy digits as a person does and shuffled pixels at chance "
     "(docs/metrics.md; a linear probe on pixels drops to 37% on noisy "
     "digits). Class selectivity: for each live "
@@ -296,7 +296,7 @@ _DEFINITIONS = (
     "preferred digit, averaged (chance 0.1). Stroke filters: the share of "
     "live units whose filter is smooth and whose excitatory part (the "
     "weights above its background, the filter turned to face the sign its "
-    "unit mostly codes with) is local, by `sparsekeras.metrics."
+    "unit mostly codes with) is local, by `sparsekeras.studies.instruments."
     "filter_kinds`; not noise, not a whole-digit template. Filter "
     "smoothness: mean correlation of neighbouring pixels in the filters "
     "of live units. "

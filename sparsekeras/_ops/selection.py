@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from sparsekeras.layers._fast_top_k import top_k as fast_top_k
+from sparsekeras._ops.top_k import top_k as fast_top_k
 
 
 def top_k_mask(x, k, k_max):
