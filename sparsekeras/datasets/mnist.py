@@ -15,6 +15,7 @@ license, see `MNIST_LICENSE.md` beside this module.
 
 import logging
 import os
+import urllib.request
 from importlib import resources
 
 import keras
@@ -27,6 +28,13 @@ logger = logging.getLogger(__name__)
 ENVIRONMENT_VARIABLE = "SPARSEKERAS_MNIST"
 SOURCES = ("auto", "path", "keras", "embedded")
 EMBEDDED_SAMPLE = "mnist_sample.npz"
+# Where `keras.datasets.mnist.load_data()` downloads from.
+KERAS_ORIGIN = (
+    "https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz"
+)
+# Keras downloads with no timeout: where packets are dropped rather than
+# refused, it would wait minutes. The quiet check before it gives up sooner.
+REACH_TIMEOUT_S = 10.0
 
 
 class MnistData(tuple):
@@ -87,10 +95,14 @@ def load_mnist(path=None, *, source="auto", download=True):
        other data than the one asked for.
     2. Keras's MNIST, through `keras.datasets.mnist.load_data()`: its cache
        (`~/.keras/datasets/mnist.npz`, or under `$KERAS_HOME`), or else its
-       download (11 MB) when `download` is true.
+       download (11 MB) when `download` is true. Before downloading, a
+       request for the file's headers, with a timeout of 10 seconds, checks
+       that Keras's server can be reached; offline, Keras is not called
+       (so it prints no "Downloading data from" line).
     3. The sample embedded in sparsekeras (9,000 train and 2,000 test
-       images). Falling back to it logs a warning, because it is a sixth of
-       MNIST and gives other numbers than the full set.
+       images). Falling back to it logs a warning that says why (offline,
+       for instance), because it is a sixth of MNIST and gives other
+       numbers than the full set.
 
     The source used is logged at INFO level on the logger
     `"sparsekeras.datasets.mnist"` (a child of `"sparsekeras"`), and is
@@ -107,7 +119,8 @@ def load_mnist(path=None, *, source="auto", download=True):
             error if it is not available.
         download: bool, default `True`. Whether Keras may download MNIST
             when it is not in its cache. With `False` nothing goes to the
-            network: the Keras cache file is read if it exists.
+            network: the Keras cache file is read if it exists. For the
+            embedded sample, `source="embedded"` never tries the network.
 
     Returns:
         A `MnistData`, which unpacks as
@@ -121,7 +134,8 @@ def load_mnist(path=None, *, source="auto", download=True):
         ValueError: the file is not a readable `.npz` (not a zip archive,
             or truncated), or an array is missing or has the wrong shape,
             dtype or labels. The message names the file and the problem.
-        OSError: `source="keras"` and Keras could not load MNIST.
+        OSError: `source="keras"` and Keras's server cannot be reached, or
+            Keras could not load MNIST.
 
     Example:
 
@@ -193,6 +207,8 @@ def _load_keras(download):
                 "download=False"
             )
         return MnistData(*_npz.read_file(cache), source="keras", path=cache)
+    if not os.path.isfile(cache):
+        _check_reachable(KERAS_ORIGIN)
     try:
         train, test = keras.datasets.mnist.load_data()
     # Keras raises a bare `Exception` when the download fails.
@@ -202,6 +218,16 @@ def _load_keras(download):
         ) from error
     _npz.check_arrays(train, test, cache)
     return MnistData(train, test, source="keras", path=cache)
+
+
+def _check_reachable(url):
+    """Raises an `OSError` saying so if `url` cannot be reached."""
+    request = urllib.request.Request(url, method="HEAD")
+    try:
+        with urllib.request.urlopen(request, timeout=REACH_TIMEOUT_S):
+            pass
+    except OSError as error:
+        raise OSError(f"offline: {url} cannot be reached ({error})") from error
 
 
 def _load_embedded():
