@@ -1,11 +1,12 @@
 """Runs every benchmark and writes `results.md`, `results.json` and plots.
 
-    python -m benchmarks.run --out benchmarks/results
+    python -m benchmarks.run --data ../shared/data/mnist.npz \
+        --out benchmarks/results
 
 runs, on the CPU with the TensorFlow backend (or `KERAS_BACKEND`'s):
 
 1. the cost of sparsity: train-step time of the five MNIST cases, and
-   seconds per epoch on the 60,000 MNIST training images (`--mnist`);
+   seconds per epoch on the 60,000 MNIST training images (`--data`);
 2. dictionary recovery against scikit-learn, in the theorem's sparse
    setting and in a denser one;
 3. the k-sparse autoencoder against the same model in PyTorch, with Keras
@@ -40,7 +41,6 @@ import keras  # noqa: E402
 from benchmarks import timing  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_MNIST = ROOT.parent / "shared" / "data" / "mnist.npz"
 SECTIONS = ("steps", "epochs", "recovery", "torch")
 STARTED = time.perf_counter()
 
@@ -98,10 +98,11 @@ def build_parser():
         help="timed epochs per MNIST case (default: 2)",
     )
     parser.add_argument(
-        "--mnist",
-        default=str(DEFAULT_MNIST),
-        help="full MNIST .npz for the epoch timings (default: "
-        "../shared/data/mnist.npz from the repository's root)",
+        "--data",
+        default=None,
+        help="full MNIST .npz for the cost of sparsity (default: "
+        "sparsekeras's `load_mnist()`: Keras's MNIST, or offline the "
+        "embedded sample; results.json names the one read)",
     )
     parser.add_argument(
         "--sections",
@@ -224,7 +225,7 @@ def _sparsity(args):
     if args.quick:
         mnist = load_mnist(source="embedded")
     else:
-        mnist = load_mnist(args.mnist, source="path")
+        mnist = load_mnist(args.data)
     (images, _), _ = mnist
     images = images.reshape(len(images), -1).astype("float32") / 255.0
     if args.quick:

@@ -1,7 +1,6 @@
 """Step time of `SparseAutoencoder` at the SAE shapes, meant for a GPU.
 
-On the lent GPU machine (see `../shared/gpu/README.md`: JAX backend, Keras
-carried as wheels), from the project's root:
+On a GPU machine with JAX and Keras installed, from the project's root:
 
     KERAS_BACKEND=jax python -m benchmarks.sae_gpu \
         [--input-dim 768 --units 24576 --k 32 --batch-size 4096]

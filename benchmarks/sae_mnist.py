@@ -1,6 +1,7 @@
 """The MNIST case (e) as a TopK SAE with every mitigation against dead units.
 
     python -m benchmarks.sae_mnist [--units 1000] [--k 25] [--epochs 15]
+        [--data ../shared/data/mnist.npz]
 
 Trains `SparseAutoencoder(units, k)` with its defaults (encoder = decoder
 transpose, unit-norm decoder, geometric-median pre-encoder bias, AuxK,
@@ -11,8 +12,8 @@ fraction of latents that never fire on the 10,000 test images
 (e)'s dead units), the model's own dead fraction, the test FVU, and the
 test accuracy of `studies.instruments.linear_probe_accuracy` on the
 codes.
-Reads `../shared/data/mnist.npz` (or `--mnist`), else sparsekeras's
-loader.
+Reads `--data PATH` (full MNIST as an `.npz`, e.g.
+`--data ../shared/data/mnist.npz`), else sparsekeras's `load_mnist()`.
 """
 
 import argparse
@@ -30,19 +31,9 @@ from sparsekeras import datasets  # noqa: E402
 from sparsekeras.models import SparseAutoencoder  # noqa: E402
 from sparsekeras.studies import instruments  # noqa: E402
 
-DEFAULT_MNIST = Path(__file__).resolve().parents[2] / "shared/data/mnist.npz"
-
 
 def load(path):
-    if Path(path).exists():
-        with np.load(path) as data:
-            splits = [
-                data[k] for k in ("x_train", "y_train", "x_test", "y_test")
-            ]
-    else:
-        (xa, ya), (xb, yb) = datasets.load_mnist()
-        splits = [xa, ya, xb, yb]
-    x_train, y_train, x_test, y_test = splits
+    (x_train, y_train), (x_test, y_test) = datasets.load_mnist(path)
     flat = [
         x.reshape(len(x), -1).astype("float32") / 255 for x in (x_train, x_test)
     ]
@@ -55,10 +46,10 @@ def main(argv=None):
     parser.add_argument("--k", type=int, default=25)
     parser.add_argument("--epochs", type=int, default=15)
     parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--mnist", default=str(DEFAULT_MNIST))
+    parser.add_argument("--data", help="full MNIST .npz (default: load_mnist)")
     parser.add_argument("--out", help="a JSON file for the results")
     args = parser.parse_args(argv)
-    x_train, y_train, x_test, y_test = load(args.mnist)
+    x_train, y_train, x_test, y_test = load(args.data)
     keras.utils.set_random_seed(0)
     sae = SparseAutoencoder(args.units, args.k, dead_after=len(x_train))
     sae.adapt(x_train)

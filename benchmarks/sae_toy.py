@@ -22,23 +22,6 @@ Cases: plain TopK (every mitigation off), each mitigation alone, all
 JSON with `--out`. `--zipf-exponent` changes the exponent of the
 frequencies (1 by default).
 
-    python -m benchmarks.sae_toy --issue-check [--zipf-exponent 1.0]
-
-runs instead the quick check of issue 13 with Keras layers:
-`Dense(512) -> KSparse(5) -> Dense(64)` with a `UnitNorm` decoder, MSE and
-`Adam(1e-3)`, without and with the encoder set to the decoder's
-transpose; its `dead` is the share of latents that never fire on the
-held-out samples (the model keeps no state).
-
-    python -m benchmarks.sae_toy --planted-decoder [--zipf-exponent 1.0]
-
-trains instead the encoder alone (`Dense(512) -> ReLU -> KSparse(5)`,
-starting as the planted features' transpose) under a decoder fixed to
-the planted features, with a trainable output bias, MSE and
-`Adam(1e-3)`, and prints the held-out FVU before training and after each
-epoch: what a TopK autoencoder reaches when its dictionary is exactly
-right (recovery 1), an estimate of the FVU floor of the toy.
-
     python -m benchmarks.sae_toy --step-ratio [--out FILE]
 
 times instead, interleaved in one process (`benchmarks/timing.py`), one
@@ -163,79 +146,6 @@ def plain_ksparse_autoencoder():
     model = keras.Model(inputs, keras.layers.Dense(INPUT_DIM)(codes))
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mse")
     return model
-
-
-def issue_check(x, held_out, features, epochs, batch_size, transposed):
-    """Issue 13's quick check: a Keras-layer TopK autoencoder, measured."""
-    keras.utils.set_random_seed(1)
-    inputs = keras.Input((INPUT_DIM,))
-    encoder = keras.layers.Dense(UNITS)
-    decoder = keras.layers.Dense(
-        INPUT_DIM, kernel_constraint=keras.constraints.UnitNorm(axis=1)
-    )
-    codes = KSparse(K)(encoder(inputs))
-    model = keras.Model(inputs, decoder(codes))
-    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mse")
-    rows = keras.ops.convert_to_numpy(decoder.kernel)
-    rows = rows / np.linalg.norm(rows, axis=1, keepdims=True)
-    decoder.kernel.assign(rows)
-    if transposed:
-        encoder.kernel.assign(rows.T)
-    started = time.perf_counter()
-    model.fit(x, x, batch_size=batch_size, epochs=epochs, verbose=0)
-    seconds = time.perf_counter() - started
-    held_codes = keras.Model(inputs, codes).predict(held_out, 4096, 0)
-    reconstruction = model.predict(held_out, 4096, 0)
-    return {
-        "dead": float(np.mean(np.all(held_codes == 0, axis=0))),
-        "recovery": recovery(decoder_columns(decoder), features),
-        "fvu": held_out_fvu(held_out, reconstruction),
-        "fit_s": seconds,
-    }
-
-
-def planted_decoder_fvu(x, held_out, features, epochs, batch_size):
-    """Held-out FVU before training and after each epoch, planted decoder.
-
-    The decoder is the planted features, frozen, plus a trainable bias;
-    the encoder starts as their transpose and is trained.
-    """
-    keras.utils.set_random_seed(1)
-    inputs = keras.Input((INPUT_DIM,))
-    encoder = keras.layers.Dense(
-        UNITS, kernel_initializer=keras.initializers.Constant(features.T)
-    )
-    codes = KSparse(K)(keras.layers.ReLU()(encoder(inputs)))
-    decoder = keras.layers.Dense(
-        INPUT_DIM,
-        use_bias=False,
-        trainable=False,
-        kernel_initializer=keras.initializers.Constant(features),
-    )
-    model = keras.Model(inputs, _Offset()(decoder(codes)))
-    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mse")
-    fvus = [held_out_fvu(held_out, model.predict(held_out, 4096, 0))]
-    for _ in range(epochs):
-        model.fit(x, x, batch_size=batch_size, epochs=1, verbose=0)
-        fvus.append(held_out_fvu(held_out, model.predict(held_out, 4096, 0)))
-    return fvus
-
-
-class _Offset(keras.layers.Layer):
-    """Adds a trainable bias, zero at first."""
-
-    def build(self, input_shape):
-        self.bias = self.add_weight(
-            shape=(input_shape[-1],), initializer="zeros", name="bias"
-        )
-
-    def call(self, inputs):
-        return inputs + self.bias
-
-
-def decoder_columns(decoder):
-    """The `(INPUT_DIM, UNITS)` atoms of a `Dense` decoder."""
-    return keras.ops.convert_to_numpy(decoder.kernel).T
 
 
 def sae_with_dead_latents(x, dead, **options):
@@ -364,16 +274,6 @@ def main(argv=None):
         action="store_true",
         help="time steps inside fit against a plain KSparse autoencoder",
     )
-    parser.add_argument(
-        "--issue-check",
-        action="store_true",
-        help="run issue 13's quick check with Keras layers instead",
-    )
-    parser.add_argument(
-        "--planted-decoder",
-        action="store_true",
-        help="train an encoder under the planted features as decoder instead",
-    )
     parser.add_argument("--zipf-exponent", type=float, default=ZIPF_EXPONENT)
     parser.add_argument("--repeats", type=int, default=30)
     parser.add_argument("--calls", type=int, default=10)
@@ -397,29 +297,6 @@ def main(argv=None):
         20_000, seed=1, features=features, exponent=exponent
     )
     print(f"Zipf exponent: {exponent}")
-    if args.issue_check:
-        print("| quick check | dead (held out) | recovery | FVU | fit (s) |")
-        print("| --- | --- | --- | --- | --- |")
-        for transposed in (False, True):
-            row = issue_check(
-                x, held_out, features, args.epochs, args.batch_size, transposed
-            )
-            name = "encoder = decoder transpose" if transposed else "plain"
-            print(
-                f"| {name} | {row['dead']:.1%} | {row['recovery']:.3f} "
-                f"| {row['fvu']:.3f} | {row['fit_s']:.0f} |",
-                flush=True,
-            )
-        return
-    if args.planted_decoder:
-        fvus = planted_decoder_fvu(
-            x, held_out, features, args.epochs, args.batch_size
-        )
-        print("| epochs of the encoder | FVU, planted decoder |")
-        print("| --- | --- |")
-        for epoch, value in enumerate(fvus):
-            print(f"| {epoch} | {value:.4f} |", flush=True)
-        return
     results = {}
     print("| case | dead | recovery | FVU | step (ms) | fit (s) |")
     print("| --- | --- | --- | --- | --- | --- |")

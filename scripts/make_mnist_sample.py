@@ -12,7 +12,7 @@ CC BY-SA 3.0 (see `sparsekeras/datasets/MNIST_LICENSE.md`).
 Usage, from the project's root:
 
     python scripts/make_mnist_sample.py \
-        [--source ../shared/data/mnist.npz] \
+        --source ../shared/data/mnist.npz \
         [--output sparsekeras/datasets/mnist_sample.npz]
 """
 
@@ -24,7 +24,6 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_SOURCE = ROOT.parent / "shared" / "data" / "mnist.npz"
 DEFAULT_OUTPUT = ROOT / "sparsekeras" / "datasets" / "mnist_sample.npz"
 TRAIN_PER_CLASS = 900
 TEST_PER_CLASS = 200
@@ -104,7 +103,9 @@ def write_npz(path, arrays):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--source", type=Path, default=DEFAULT_SOURCE)
+    parser.add_argument(
+        "--source", type=Path, required=True, help="full MNIST .npz"
+    )
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
     args = parser.parse_args(argv)
     with np.load(args.source, allow_pickle=False) as full:

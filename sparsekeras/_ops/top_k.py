@@ -10,7 +10,7 @@ CUT_OVER = {"jax": (2048, 7), "tensorflow": (8192, 16), "torch": (16384, 24)}
 """Per backend, `(min_size, min_chunks_per_k)`: the chunk method runs on
 rows of at least `min_size` entries with at least `min_chunks_per_k`
 chunks per k, and the backend's own `top_k` on the others. Measured on a
-CPU (see the benchmarks page); a GPU is measured by `benchmarks/gpu_topk`."""
+CPU (see the "Finished investigations" docs page); never on a GPU."""
 
 
 def top_k(x, k):

@@ -1,8 +1,10 @@
+import contextlib
 import importlib.util
 import logging
 import os
 import pickle
 import socket
+import urllib.request
 from importlib import resources
 from pathlib import Path
 
@@ -16,6 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
 FULL_MNIST = ROOT.parent / "shared" / "data" / "mnist.npz"
 SCRIPT = ROOT / "scripts" / "make_mnist_sample.py"
 EMBEDDED = resources.files("sparsekeras.datasets").joinpath("mnist_sample.npz")
+KERAS_LOADER = keras.datasets.mnist.load_data
 
 
 def small_mnist(train=20, test=10, seed=0):
@@ -50,6 +53,10 @@ def offline_keras_loader():
     raise Exception("URL fetch failure on https://example.invalid/mnist.npz")
 
 
+def no_network(*args, **kwargs):
+    raise OSError("[Errno 101] Network is unreachable (no network in tests)")
+
+
 @pytest.fixture(autouse=True)
 def offline_keras(monkeypatch, tmp_path):
     """No test touches the network, the user's Keras cache or their setting."""
@@ -57,8 +64,22 @@ def offline_keras(monkeypatch, tmp_path):
     keras_home = tmp_path / "keras_home"
     keras_home.mkdir()
     monkeypatch.setenv("KERAS_HOME", str(keras_home))
+    monkeypatch.setattr(socket, "create_connection", no_network)
     monkeypatch.setattr(keras.datasets.mnist, "load_data", offline_keras_loader)
     return keras_home
+
+
+@pytest.fixture
+def online(monkeypatch):
+    """Keras's server answers; returns the timeouts it was asked with."""
+    timeouts = []
+
+    def answer(request, timeout=None):
+        timeouts.append(timeout)
+        return contextlib.nullcontext()
+
+    monkeypatch.setattr(urllib.request, "urlopen", answer)
+    return timeouts
 
 
 @pytest.fixture(scope="module")
@@ -104,7 +125,9 @@ def test_path_argument_wins_over_environment_variable(tmp_path, monkeypatch):
     assert_same_arrays(load_mnist(path), other)
 
 
-def test_uses_keras_when_its_loader_succeeds(monkeypatch, offline_keras):
+def test_uses_keras_when_its_loader_succeeds(
+    monkeypatch, offline_keras, online
+):
     arrays = small_mnist()
     monkeypatch.setattr(
         keras.datasets.mnist,
@@ -128,8 +151,37 @@ def test_falls_back_to_the_embedded_sample_with_a_warning(caplog):
     assert (len(x_train), len(x_test)) == (9000, 2000)
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1
-    assert "URL fetch failure" in warnings[0].getMessage()
+    assert (
+        "offline: https://storage.googleapis.com/" in warnings[0].getMessage()
+    )
     assert "SPARSEKERAS_MNIST" in warnings[0].getMessage()
+
+
+def test_offline_says_so_and_prints_no_download(monkeypatch, capsys, caplog):
+    monkeypatch.setattr(keras.datasets.mnist, "load_data", KERAS_LOADER)
+    with caplog.at_level(logging.INFO, logger="sparsekeras"):
+        data = load_mnist()
+    assert data.source == "embedded"
+    printed = capsys.readouterr()
+    assert printed.out == ""
+    assert "Downloading" not in printed.err
+    first = caplog.records[0]
+    assert first.levelno == logging.WARNING
+    assert first.getMessage().startswith(
+        "Full MNIST is not available (offline: https://"
+    )
+
+
+def test_keras_failing_online_falls_back_naming_its_error(online, caplog):
+    with caplog.at_level(logging.WARNING, logger="sparsekeras"):
+        assert load_mnist().source == "embedded"
+    assert "URL fetch failure" in caplog.records[0].getMessage()
+
+
+def test_reachability_check_has_a_timeout_of_its_own(online):
+    assert load_mnist().source == "embedded"
+    assert online == [10.0]
+    assert socket.getdefaulttimeout() is None
 
 
 @pytest.mark.parametrize("source", ["path", "embedded"])
@@ -142,10 +194,16 @@ def test_logs_the_source_at_info_level(tmp_path, caplog, source):
     assert data.path in data.description
 
 
-def test_explicit_keras_source_raises_when_keras_fails():
+def test_explicit_keras_source_raises_when_keras_fails(online):
     with pytest.raises(OSError, match="URL fetch failure") as info:
         load_mnist(source="keras")
     assert info.value.__cause__ is not None
+
+
+def test_explicit_keras_source_offline_says_offline():
+    with pytest.raises(OSError, match="offline: https://") as info:
+        load_mnist(source="keras")
+    assert "Network is unreachable" in str(info.value)
 
 
 def test_no_download_reads_the_keras_cache_without_calling_keras(
@@ -169,7 +227,9 @@ def test_no_download_without_cache_never_calls_keras(monkeypatch):
 
 
 @pytest.mark.parametrize("default", [None, 3.0])
-def test_keras_download_runs_under_a_socket_timeout(monkeypatch, default):
+def test_keras_download_leaves_the_default_socket_timeout_alone(
+    monkeypatch, online, default
+):
     seen = []
 
     def record_timeout():
@@ -184,7 +244,8 @@ def test_keras_download_runs_under_a_socket_timeout(monkeypatch, default):
         assert socket.getdefaulttimeout() == default
     finally:
         socket.setdefaulttimeout(previous)
-    assert seen == [10.0 if default is None else default]
+    # The setting is the process's: a library loading data must not change it.
+    assert seen == [default]
 
 
 def test_result_unpacks_pickles_and_describes_itself(tmp_path):
