@@ -93,6 +93,29 @@ def filters_of(model):
     return keras.ops.convert_to_numpy(encoder.kernel)
 
 
+def cost_label(settings):
+    """The unit of a case's training cost, for the cost axis of a picture.
+
+    Keras's training cost is the loss, `cost_scale·‖x − x̂‖²` per image
+    averaged over the batch (pixels in [0, 1]), plus the penalties that the
+    case adds to it.
+    """
+    scale = {0.5: "½", 1.0: ""}.get(
+        settings.cost_scale, f"{settings.cost_scale:g}·"
+    )
+    penalties = [
+        name
+        for name, used in (
+            ("weight decay", settings.weight_decay),
+            ("KL", settings.rho is not None),
+        )
+        if used
+    ]
+    error = f"{scale}‖x − x̂‖² per image"
+    # The penalties go on a line of their own, to fit beside a panel.
+    return "\n+ ".join([error, " + ".join(penalties)]) if penalties else error
+
+
 def _initializer(settings, fan_out):
     if settings.initializer == NORMAL:
         return keras.initializers.RandomNormal(stddev=0.01)
