@@ -131,52 +131,103 @@ def _listing(by_letter, letters, key, fmt):
     )
 
 
+def _judged(evidence, failures):
+    """`(holds, evidence)`: holds without failures; evidence names each."""
+    if failures:
+        evidence += "; fails: " + "; ".join(failures)
+    return not failures, evidence
+
+
 def _filters(c):
     def value(x, key):
         return getattr(c[x], key)
 
-    selective = max(value(x, "class_selectivity") for x in GENERIC) < min(
-        value(x, "class_selectivity") for x in SPECIFIC
-    )
-    strokes = (
-        min(value(x, "stroke_fraction") for x in SPECIFIC)
-        >= STROKE_LIKE
-        > max(value(x, "stroke_fraction") for x in GENERIC)
-    )
-    return selective and strokes, (
+    failures = []
+    specific = min(SPECIFIC, key=lambda x: value(x, "class_selectivity"))
+    for x in GENERIC:
+        if value(x, "class_selectivity") >= value(
+            specific, "class_selectivity"
+        ):
+            failures.append(
+                f"({x})'s class selectivity "
+                f"{value(x, 'class_selectivity'):.3f} is not below "
+                f"({specific})'s {value(specific, 'class_selectivity'):.3f}"
+            )
+    for x in SPECIFIC:
+        if value(x, "stroke_fraction") < STROKE_LIKE:
+            failures.append(
+                f"({x}) has {value(x, 'stroke_fraction'):.0%} stroke "
+                f"filters, under the {STROKE_LIKE:.0%} the rule needs"
+            )
+    for x in GENERIC:
+        if value(x, "stroke_fraction") >= STROKE_LIKE:
+            failures.append(
+                f"({x}) has {value(x, 'stroke_fraction'):.0%} stroke "
+                f"filters, not under the {STROKE_LIKE:.0%} the rule allows"
+            )
+    return _judged(
         "class selectivity (chance 0.1): "
         + _listing(c, registry.LETTERS, "class_selectivity", "{:.3f}")
         + "; stroke filters: "
-        + _listing(c, registry.LETTERS, "stroke_fraction", "{:.0%}")
+        + _listing(c, registry.LETTERS, "stroke_fraction", "{:.0%}"),
+        failures,
     )
 
 
 def _worst_reconstruction(c):
     worst = max(registry.LETTERS, key=lambda x: c[x].reconstruction_mse)
-    return worst == "d", "test MSE: " + _listing(
-        c, registry.LETTERS, "reconstruction_mse", "{:.4f}"
+    failures = []
+    if worst != "d":
+        failures.append(
+            f"the highest test MSE is ({worst})'s "
+            f"{c[worst].reconstruction_mse:.4f}, not (d)'s "
+            f"{c['d'].reconstruction_mse:.4f}"
+        )
+    return _judged(
+        "test MSE: "
+        + _listing(c, registry.LETTERS, "reconstruction_mse", "{:.4f}"),
+        failures,
     )
 
 
 def _fastest_convergence(c):
-    fastest = min(c[x].convergence_epoch for x in registry.LETTERS)
-    return c["e"].convergence_epoch == fastest, (
+    epoch = c["e"].convergence_epoch
+    failures = [
+        f"({x}) converges at epoch {c[x].convergence_epoch}, before (e)'s "
+        f"epoch {epoch}"
+        for x in registry.LETTERS
+        if c[x].convergence_epoch < epoch
+    ]
+    return _judged(
         "convergence epoch: "
-        + _listing(c, registry.LETTERS, "convergence_epoch", "{}")
+        + _listing(c, registry.LETTERS, "convergence_epoch", "{}"),
+        failures,
     )
 
 
 def _blurrier(c, reader_on_originals):
-    blurrier = c["c"].sharpness_ratio < min(c[x].sharpness_ratio for x in "ab")
-    recognisable = (
-        c["c"].reader_accuracy >= RECOGNISABLE_FRACTION * reader_on_originals
-    )
-    return blurrier and recognisable, (
+    ratio = c["c"].sharpness_ratio
+    failures = [
+        f"(c)'s sharpness ratio {ratio:.3f} is not below ({x})'s "
+        f"{c[x].sharpness_ratio:.3f}"
+        for x in "ab"
+        if ratio >= c[x].sharpness_ratio
+    ]
+    needed = RECOGNISABLE_FRACTION * reader_on_originals
+    if c["c"].reader_accuracy < needed:
+        failures.append(
+            f"the pixel reader scores (c)'s reconstructions "
+            f"{c['c'].reader_accuracy:.1%}, under the {needed:.1%} "
+            f"({RECOGNISABLE_FRACTION:.0%} of its accuracy on the "
+            "originals) the rule needs"
+        )
+    return _judged(
         "sharpness ratio: "
         + _listing(c, "abc", "sharpness_ratio", "{:.3f}")
         + f"; pixel reader on (c)'s reconstructions "
         f"{c['c'].reader_accuracy:.1%} vs {reader_on_originals:.1%} on the "
-        "originals"
+        "originals",
+        failures,
     )
 
 
@@ -267,13 +318,69 @@ def _markdown(content, results, preset_text):
         for v in content["verdicts"]
     ]
     lines += ["", "## Pictures", "", "![cost curves](cost_curves.png)", ""]
+    lines += [_COST_CURVES_CAPTION, ""]
     for r in results:
         lines += [f"### ({r.letter}) {r.title}", ""]
         if r.model:
             lines += [f"Trained model: `{r.model}`.", ""]
         for kind, name in r.pictures.items():
-            lines += [f"![{kind}]({name})", ""]
+            lines += [f"![{kind}]({name})", "", _caption(kind, r), ""]
     return "\n".join(lines)
+
+
+_COST_CURVES_CAPTION = (
+    "*What to look at:* each case's training cost per epoch in a panel of "
+    "its own, on one epoch axis; the unit is on each vertical axis (the "
+    "loss Keras minimised, with the case's penalties). An axis is "
+    "logarithmic where the cost falls more than tenfold, as (d)'s does "
+    "after its first epoch, when its dictionary still holds the training "
+    "images it started from. Compare shapes and when each flattens, not "
+    "heights: the cases' costs have different penalties."
+)
+
+
+def _caption(kind, result):
+    """The line under a case's picture that says what to look at."""
+    if kind == "filters":
+        what = (
+            "atoms of the dictionary"
+            if result.letter == "d"
+            else ("filters (columns of the encoder's kernel)")
+        )
+        dead = (
+            ""
+            if result.dead_fraction is None
+            else f" This case has {result.dead_fraction:.0%} dead units."
+        )
+        return (
+            f"*What to look at:* the first {what}, twice. Left, "
+            "contrast-normalised: each filter stretched to its own range, "
+            "to show its shape (strokes, blobs, whole digits, or noise). "
+            "Right, global scale: all filters on one scale, to show their "
+            "strength; a weak filter is a flat grey tile there. A grey "
+            "tile is not a dead unit: a unit is dead only when its "
+            "activation varies over the test images by at most 1% of the "
+            "most varying unit's range, and a unit with small weights can "
+            f"still vary well above that.{dead}"
+        )
+    if kind == "reconstructions":
+        return (
+            "*What to look at:* ten test images (top) above this case's "
+            "reconstructions (bottom), on the same scale: no image is "
+            "rescaled, so a faint reconstruction looks faint. Blur, "
+            "missing strokes and a digit read as another show here."
+        )
+    converged = (
+        ""
+        if result.convergence_epoch is None
+        else f" It is within 5% of its final cost from epoch "
+        f"{result.convergence_epoch} (its convergence epoch)."
+    )
+    return (
+        "*What to look at:* the training cost per epoch, in the unit on "
+        "the vertical axis; the axis is logarithmic where the cost falls "
+        f"more than tenfold.{converged}"
+    )
 
 
 _DEFINITIONS = (

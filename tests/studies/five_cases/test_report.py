@@ -105,6 +105,81 @@ def test_evidence_quotes_the_deciding_numbers():
     assert "(d) 0.0500" in verdict["evidence"]
 
 
+@pytest.mark.parametrize(
+    "letter, change, observation, failure",
+    [
+        (
+            "d",
+            {"stroke_fraction": 0.18},
+            0,
+            "(d) has 18% stroke filters, under the 30% the rule needs",
+        ),
+        (
+            "b",
+            {"class_selectivity": 0.31},
+            0,
+            "(b)'s class selectivity 0.310 is not below (c)'s 0.300",
+        ),
+        (
+            "a",
+            {"reconstruction_mse": 0.06},
+            1,
+            "the highest test MSE is (a)'s 0.0600, not (d)'s 0.0500",
+        ),
+        (
+            "c",
+            {"convergence_epoch": 1},
+            2,
+            "(c) converges at epoch 1, before (e)'s epoch 2",
+        ),
+        (
+            "c",
+            {"reader_accuracy": 0.5},
+            3,
+            "scores (c)'s reconstructions 50.0%, under the 82.8%",
+        ),
+    ],
+)
+def test_a_failed_verdict_says_which_part_of_its_rule_failed(
+    letter, change, observation, failure
+):
+    results = _original_outcome()
+    index = registry.LETTERS.index(letter)
+    results[index] = dataclasses.replace(results[index], **change)
+    verdict = report.verdicts(results, 0.92)[observation]
+    assert verdict["verdict"] == report.NOT_REPRODUCED
+    assert "fails: " in verdict["evidence"]
+    assert failure in verdict["evidence"]
+
+
+def test_a_reproduced_verdict_names_no_failure():
+    for verdict in report.verdicts(_original_outcome(), 0.92):
+        assert "fails" not in verdict["evidence"]
+
+
+def test_every_picture_has_a_caption_saying_what_to_look_at(tmp_path):
+    pictures = {
+        "filters": "f.png",
+        "reconstructions": "r.png",
+        "cost": "c.png",
+    }
+    results = [
+        dataclasses.replace(r, pictures=pictures, dead_fraction=0.0)
+        for r in _original_outcome()
+    ]
+    report.write(tmp_path, {"reader_accuracy_on_originals": 0.92}, results)
+    lines = (tmp_path / "report.md").read_text().splitlines()
+    images = [i for i, line in enumerate(lines) if line.startswith("![")]
+    assert len(images) == 1 + 3 * len(results)
+    for i in images:
+        assert lines[i + 2].startswith("*What to look at:*"), lines[i]
+    filters = lines[lines.index("![filters](f.png)") + 2]
+    assert "contrast-normalised" in filters
+    assert "global scale" in filters
+    assert "A grey tile is not a dead unit" in filters
+    assert "0% dead units" in filters
+
+
 def test_write_produces_markdown_and_json(tmp_path):
     settings = {"preset": "original", "reader_accuracy_on_originals": 0.92}
     content = report.write(tmp_path, settings, _original_outcome())
