@@ -9,6 +9,7 @@ import math
 import os
 
 from sparsekeras.studies.five_cases import cases, registry
+from sparsekeras.studies.five_cases.cases import settings_used
 
 REPRODUCED = "reproduced"
 NOT_REPRODUCED = "not reproduced"
@@ -47,6 +48,17 @@ OBSERVATIONS = (
         "images",
     ),
 )
+
+_SETTING_LABELS = {
+    "batch_size": "batch size",
+    "train_images": "training images (the probe and the reader use all)",
+    "test_images": "test images",
+    "max_steps": "limit on steps per epoch (`--max-steps`)",
+    "keras": "Keras",
+    "reader_accuracy_on_originals": "pixel reader on the original test images",
+}
+# Settings that `preset_markdown`'s table gives case by case.
+_IN_THE_CASES_TABLE = ("batch_size", "units", "k")
 
 _COLUMNS = (
     ("reconstruction_mse", "test MSE", "{:.4f}"),
@@ -239,7 +251,7 @@ def remove_stale(out_dir):
             os.remove(path)
 
 
-def write(out_dir, settings, results, *, preset_text=()):
+def write(out_dir, settings, results, *, preset=None):
     """Writes `report.json` and `report.md` into `out_dir`.
 
     Args:
@@ -247,8 +259,10 @@ def write(out_dir, settings, results, *, preset_text=()):
         settings: the run's settings, printed at the top; with
             `reader_accuracy_on_originals`.
         results: the `CaseResult`s, diverged ones included.
-        preset_text: lines of markdown describing each case's settings and
-            the preset's deviations, printed after the settings.
+        preset: the `presets.Preset` the run trained with, overrides
+            applied; its summary, the settings each case uses and its
+            deviations are printed after the settings. `None` leaves
+            them out.
 
     Returns:
         The report as a dict, the content of `report.json`.
@@ -261,7 +275,7 @@ def write(out_dir, settings, results, *, preset_text=()):
     with open(os.path.join(out_dir, "report.json"), "w") as f:
         json.dump(content, f, indent=2, allow_nan=False)
     with open(os.path.join(out_dir, "report.md"), "w") as f:
-        f.write(_markdown(content, results, preset_text))
+        f.write(_markdown(content, results, preset))
     return content
 
 
@@ -273,8 +287,70 @@ def _finite_or_none(content):
     return content
 
 
-def _markdown(content, results, preset_text):
+def preset_markdown(preset, keys, settings):
+    """The lines of Markdown on the preset: its cases' settings, deviations.
+
+    Args:
+        preset: the `presets.Preset` of the run, overrides applied.
+        keys: the keys of the cases run, in report order.
+        settings: the run's settings; `train_images` and `max_steps` say
+            how many training images each case was trained on.
+
+    Returns:
+        A list of lines: the preset's summary, a sentence on the training
+        images if the run used other than the preset asks for, a table of
+        the settings each case uses, and the deliberate deviations.
+    """
+    lines = [f"Preset `{preset.name}`: {preset.summary}."]
+    available = settings.get("train_images")
+    if available is not None and preset.train_images not in (None, available):
+        lines += [
+            "",
+            f"This run trained on {available:,} training images, not the "
+            f"{preset.train_images:,} the preset asks for: the data held "
+            "no more.",
+        ]
+    lines += [
+        "",
+        "| case | batch size | training images per epoch | settings it uses |",
+        "| --- | --- | --- | --- |",
+    ]
+    for key in keys:
+        name = registry.lookup(key)
+        batch = preset.batch_size_of(key)
+        images = _images_per_epoch(available, batch, settings.get("max_steps"))
+        used = "; ".join(settings_used(key, preset.cases[key]))
+        lines.append(
+            f"| ({name.letter}) {name.title} | {batch} | {images} | {used} |"
+        )
+    lines += ["", "Deliberate deviations from the sources:", ""]
+    lines += [f"- {deviation}" for deviation in preset.all_deviations()]
+    return lines
+
+
+def _images_per_epoch(available, batch, max_steps):
+    if available is None:
+        return "all"
+    if max_steps is not None:
+        return f"{min(available, max_steps * batch):,}"
+    return f"{available:,}"
+
+
+def _setting_value(value):
+    if isinstance(value, dict):
+        return ", ".join(
+            f"({registry.lookup(key).letter}) {v}" for key, v in value.items()
+        )
+    return "none" if value is None else value
+
+
+def _markdown(content, results, preset):
     settings = content["settings"]
+    shown = {
+        key: value
+        for key, value in settings.items()
+        if preset is None or key not in _IN_THE_CASES_TABLE
+    }
     lines = [
         "# Five ways to get sparse codes, measured on MNIST",
         "",
@@ -286,8 +362,13 @@ def _markdown(content, results, preset_text):
         "| setting | value |",
         "| --- | --- |",
     ]
-    lines += [f"| {k} | {v} |" for k, v in settings.items()]
-    lines += ["", *preset_text]
+    lines += [
+        f"| {_SETTING_LABELS.get(k, k)} | {_setting_value(v)} |"
+        for k, v in shown.items()
+    ]
+    if preset is not None:
+        keys = [r.key for r in results]
+        lines += ["", *preset_markdown(preset, keys, settings)]
     lines += ["", "## The cases", "", cases.__doc__.split("\n", 2)[2].strip()]
     lines += [
         "",

@@ -117,9 +117,7 @@ def run_comparison(
         "backend": keras.backend.backend(),
         "reader_accuracy_on_originals": reader.accuracy(x_test, y_test),
     }
-    return report.write(
-        out_dir, settings, results, preset_text=_preset_text(chosen, cases)
-    )
+    return report.write(out_dir, settings, results, preset=chosen)
 
 
 def _panel(result):
@@ -277,26 +275,3 @@ def draw(name, case, case_settings, x_test, costs, out_dir):
         title=f"({name.letter}) {name.title}: training cost per epoch",
     )
     return files
-
-
-def _preset_text(preset, keys):
-    lines = [
-        f"Preset `{preset.name}`: {preset.summary}.",
-        "",
-        "| case | " + " | ".join(f.name for f in _SETTING_FIELDS) + " |",
-        "| --- " * (len(_SETTING_FIELDS) + 1) + "|",
-    ]
-    for key in keys:
-        settings = preset.cases[key]
-        cells = [str(getattr(settings, f.name)) for f in _SETTING_FIELDS]
-        letter = registry.lookup(key).letter
-        batch = preset.batch_size_of(key)
-        lines.append(
-            f"| ({letter}) batch {batch} | " + " | ".join(cells) + " |"
-        )
-    lines += ["", "Deliberate deviations from the sources:", ""]
-    lines += [f"- {deviation}" for deviation in preset.all_deviations()]
-    return lines
-
-
-_SETTING_FIELDS = dataclasses.fields(presets.CaseSettings)

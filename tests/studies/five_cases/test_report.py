@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from sparsekeras.studies.five_cases import registry, report
+from sparsekeras.studies.five_cases import presets, registry, report
 from sparsekeras.studies.five_cases.results import DIVERGED, CaseResult
 
 
@@ -178,6 +178,63 @@ def test_every_picture_has_a_caption_saying_what_to_look_at(tmp_path):
     assert "global scale" in filters
     assert "A grey tile is not a dead unit" in filters
     assert "0% dead units" in filters
+
+
+def _case_rows(preset, **settings):
+    lines = report.preset_markdown(preset, registry.KEYS, settings)
+    return {
+        letter: next(line for line in lines if line.startswith(f"| ({letter})"))
+        for letter in registry.LETTERS
+    }
+
+
+def test_settings_table_shows_only_the_settings_each_case_uses():
+    rows = _case_rows(presets.ORIGINAL, train_images=10_000)
+    assert "| (a) Plain autoencoder | 100 | 10,000 |" in rows["a"]
+    for letter in "abde":
+        assert "β" not in rows[letter], letter
+    assert "ρ = 0.1, β = 3" in rows["c"]
+    assert "weight decay" not in rows["a"]
+    assert "weight decay λ = 0.003" in rows["b"]
+    assert "no optimizer: the neural update at rate η = 0.1" in rows["d"]
+    assert "Adam" not in rows["d"]
+    assert "learning rate" not in rows["d"]
+    assert "k = 25" not in rows["a"]
+    paper = _case_rows(presets.PAPER, train_images=60_000)
+    assert "weight decay" not in paper["e"]
+    assert "momentum 0.9" in paper["e"]
+    assert "| 128 |" in paper["e"]
+
+
+def test_settings_table_states_the_training_images_actually_used():
+    lines = report.preset_markdown(
+        presets.ORIGINAL, registry.KEYS, {"train_images": 9000}
+    )
+    assert (
+        "This run trained on 9,000 training images, not the 10,000 the "
+        "preset asks for: the data held no more." in lines
+    )
+    rows = _case_rows(presets.ORIGINAL, train_images=9000, max_steps=2)
+    assert all("| 100 | 200 |" in row for row in rows.values())
+
+
+def test_report_labels_settings_plainly_and_once(tmp_path):
+    settings = {
+        "preset": "original",
+        "batch_size": 100,
+        "train_images": 9000,
+        "reader_accuracy_on_originals": 0.92,
+    }
+    report.write(
+        tmp_path, settings, _original_outcome(), preset=presets.ORIGINAL
+    )
+    markdown = (tmp_path / "report.md").read_text()
+    assert "| training images (the probe and the reader use all) | 9000 |" in (
+        markdown
+    )
+    assert "batch 100 |" not in markdown
+    assert "| batch size | 100 |" not in markdown
+    assert "| (e) k-sparse autoencoder | 100 | 9,000 |" in markdown
 
 
 def test_write_produces_markdown_and_json(tmp_path):
