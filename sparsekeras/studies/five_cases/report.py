@@ -357,6 +357,8 @@ def _markdown(content, results, preset):
         "Produced by `sparsekeras compare`. Every number is measured on the "
         "held-out test images of the data below.",
         "",
+        _LOADING,
+        "",
         "## Settings",
         "",
         "| setting | value |",
@@ -387,7 +389,7 @@ def _markdown(content, results, preset):
         else:
             cells = [f"**{r.status}**"] + [""] * (len(_COLUMNS) - 1)
         lines.append(f"| ({r.letter}) {r.title} | " + " | ".join(cells) + " |")
-    lines += ["", _DEFINITIONS, ""]
+    lines += ["", _training_time(results), "", _DEFINITIONS, ""]
     lines += [
         "## Does this run reproduce the original observations?",
         "",
@@ -403,7 +405,12 @@ def _markdown(content, results, preset):
     for r in results:
         lines += [f"### ({r.letter}) {r.title}", ""]
         if r.model:
-            lines += [f"Trained model: `{r.model}`.", ""]
+            lines += [
+                f"Trained model: `{r.model}`; load it with `import "
+                f"sparsekeras` first, then `keras.saving.load_model("
+                f'"{r.model}")`.',
+                "",
+            ]
         for kind, name in r.pictures.items():
             lines += [f"![{kind}]({name})", "", _caption(kind, r), ""]
     return "\n".join(lines)
@@ -418,6 +425,28 @@ _COST_CURVES_CAPTION = (
     "images it started from. Compare shapes and when each flattens, not "
     "heights: the cases' costs have different penalties."
 )
+
+
+_LOADING = (
+    "Each case's trained model is saved beside this report as "
+    "`<case>.keras`. To load one, `import sparsekeras` first: the import "
+    "registers sparsekeras's layers, regularizers and its cost "
+    "(`SquaredErrorCost`) with Keras, and without it "
+    "`keras.saving.load_model` stops with `Could not locate class "
+    "'SquaredErrorCost'`."
+)
+
+
+def _training_time(results):
+    """A sentence with the run's own measured training time."""
+    times = [r.wall_time_s for r in results if r.wall_time_s is not None]
+    if not times:
+        return "No case trained to the end, so no training time is given."
+    return (
+        f"Training took {sum(times):.1f} s of wall time in all on this "
+        "run's machine (the sum of the column above; loading, measuring "
+        "and drawing add to it)."
+    )
 
 
 def _caption(kind, result):

@@ -237,6 +237,30 @@ def test_report_labels_settings_plainly_and_once(tmp_path):
     assert "| (e) k-sparse autoencoder | 100 | 9,000 |" in markdown
 
 
+def test_report_says_loading_a_saved_model_needs_import_sparsekeras(
+    tmp_path,
+):
+    report.write(
+        tmp_path, {"reader_accuracy_on_originals": 0.92}, _original_outcome()
+    )
+    markdown = (tmp_path / "report.md").read_text()
+    assert "To load one, `import sparsekeras` first" in markdown
+    assert (
+        "load it with `import sparsekeras` first, then "
+        '`keras.saving.load_model("plain.keras")`' in markdown
+    )
+
+
+def test_report_gives_its_measured_training_time_not_an_estimate(tmp_path):
+    settings = {"reader_accuracy_on_originals": 0.92}
+    report.write(
+        tmp_path, settings, _original_outcome(), preset=presets.ORIGINAL
+    )
+    markdown = (tmp_path / "report.md").read_text()
+    assert "Training took 5.0 s of wall time in all" in markdown
+    assert "minutes" not in markdown
+
+
 def test_write_produces_markdown_and_json(tmp_path):
     settings = {"preset": "original", "reader_accuracy_on_originals": 0.92}
     content = report.write(tmp_path, settings, _original_outcome())
