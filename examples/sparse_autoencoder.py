@@ -2,7 +2,7 @@
 Title: A TopK sparse autoencoder on the activations of an MNIST classifier
 Author: The sparsekeras authors
 Date created: 2026/11/29
-Last modified: 2026/11/29
+Last modified: 2026/12/07
 Description: Train an MLP, then read its hidden layer with a TopK SAE.
 """
 
@@ -18,14 +18,41 @@ evaluating sparse autoencoders", 2024, arXiv:2406.04093).
 This script trains a small MLP on MNIST, collects its hidden activations,
 trains a `SparseAutoencoder` on them (TopK, with every mitigation against
 dead latents on), then reads it: how well it reconstructs, how many
-latents are dead, and which digits make each latent fire. Set
-`SPARSEKERAS_EXAMPLE_EPOCHS` and `SPARSEKERAS_EXAMPLE_SAMPLES` for a
-shorter or longer run.
+latents are dead, and which digits make each latent fire, and saves the
+SAE into `sparse_autoencoder/`. `--epochs`, `--samples` and `--out` change
+the length of the run, the training images used and the folder.
 """
 
 """
 ## Setup
+
+The command line is read first, so that `--help` answers at once, before
+Keras starts its backend.
 """
+
+import argparse
+
+parser = argparse.ArgumentParser(
+    description="Train an MLP, then read its hidden layer with a TopK SAE."
+)
+parser.add_argument(
+    "--epochs",
+    type=int,
+    default=5,
+    help="training epochs of the MLP and of the SAE (default: 5)",
+)
+parser.add_argument(
+    "--samples",
+    type=int,
+    default=None,
+    help="train on the first SAMPLES training images (default: all)",
+)
+parser.add_argument(
+    "--out",
+    default="sparse_autoencoder",
+    help="folder for the trained SAE (default: sparse_autoencoder)",
+)
+args = parser.parse_args()
 
 import os
 
@@ -34,8 +61,9 @@ import numpy as np
 
 import sparsekeras as sk
 
-EPOCHS = int(os.environ.get("SPARSEKERAS_EXAMPLE_EPOCHS", "5"))
-SAMPLES = int(os.environ.get("SPARSEKERAS_EXAMPLE_SAMPLES", "0")) or None
+EPOCHS = args.epochs
+SAMPLES = args.samples
+OUT = args.out
 HIDDEN, LATENTS, K = 128, 512, 8
 keras.utils.set_random_seed(0)
 
@@ -128,3 +156,14 @@ for latent in np.argsort(-frequency)[:10]:
         f"(purity {purity[latent]:.2f})"
     )
 print(f"latents firing on no test image: {np.sum(frequency == 0)}")
+
+"""
+## Save
+
+Saved models load in another process after `import sparsekeras`, which
+registers the `SparseAutoencoder` class with Keras.
+"""
+
+os.makedirs(OUT, exist_ok=True)
+sae.save(f"{OUT}/sae.keras")
+print(f"SAE saved to {OUT}/sae.keras")
