@@ -123,12 +123,22 @@ sae.fit(activations, batch_size=256, epochs=EPOCHS, verbose=2)
 
 The MLP should classify almost as well from the SAE's reconstruction of
 its hidden layer as from the layer itself.
+
+A latent is dead, in `SparseAutoencoder`'s sense, when it has fired on
+none of the last `dead_after` training samples: the weight
+`samples_since_fired` counts the samples since each latent last fired in
+training, and it starts again from 0 each time the latent fires once.
+Here `dead_after` is one epoch of training samples, so a latent that fired
+on a single training image in the last epoch is alive.
 """
 
 logs = sae.evaluate(test_activations, verbose=0, return_dict=True)
 print(f"SAE test FVU: {logs['fvu']:.3f}")
 dead = keras.ops.convert_to_numpy(sae.samples_since_fired) >= sae.dead_after
-print(f"dead latents: {dead.sum()} of {LATENTS}")
+print(
+    f"dead latents: {dead.sum()} of {LATENTS} (fired on none of the last "
+    f"{sae.dead_after:,} training samples)"
+)
 
 head = keras.Model(hidden, outputs)
 spliced = head.predict(sae.predict(test_activations, verbose=0), verbose=0)
@@ -142,6 +152,11 @@ print(
 For each latent: how often it fires on the test set, and the digit on
 which it fires most often. A latent that fires mostly for one digit is a
 digit feature; the others read strokes shared by several digits.
+
+More latents may fire on no test image than are dead: a rare latent
+that fires on a few training images is alive by the rule above, yet can
+miss every test image. The last lines count both, and how many of the
+latents silent on the test images still fire on some training image.
 """
 
 codes = keras.ops.convert_to_numpy(sae.encode(test_activations))
@@ -155,7 +170,13 @@ for latent in np.argsort(-frequency)[:10]:
         f"mostly digit {by_digit[:, latent].argmax()} "
         f"(purity {purity[latent]:.2f})"
     )
-print(f"latents firing on no test image: {np.sum(frequency == 0)}")
+silent = frequency == 0
+on_train = keras.ops.convert_to_numpy(sae.encode(activations)) > 0
+print(
+    f"latents firing on no test image: {silent.sum()}; of these, "
+    f"{np.sum(silent & on_train.any(axis=0))} fire on some training image "
+    "(rare, not dead)"
+)
 
 """
 ## Save

@@ -26,5 +26,10 @@ def test_example_trains_and_reads_a_sparse_autoencoder(tmp_path):
     )
     assert completed.returncode == 0, completed.stderr
     assert "dead latents:" in completed.stdout
+    # The two counts of silent latents say why both can hold at once.
+    assert "fired on none of the last 1,000 training samples" in (
+        completed.stdout
+    )
+    assert "fire on some training image (rare, not dead)" in completed.stdout
     assert "MLP accuracy through the SAE" in completed.stdout
     assert (tmp_path / "sae" / "sae.keras").stat().st_size > 0
