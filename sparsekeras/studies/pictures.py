@@ -374,15 +374,34 @@ def save_cost_curve(path, costs, **kwargs):
     return _save(cost_figure(costs, **kwargs), path)
 
 
-def _wants_log(curves, log_scale):
-    if log_scale is not None:
-        return bool(log_scale)
-    values = np.concatenate([c[np.isfinite(c)] for c in curves])
-    return (
+def needs_log_scale(*curves):
+    """Whether costs call for a logarithmic axis.
+
+    Args:
+        *curves: sequences of costs; non-finite values are left out.
+
+    Returns:
+        `True` when the finite costs are all positive and the largest is
+        more than `LOG_SPAN` times the smallest.
+
+    Example:
+
+    >>> needs_log_scale([5132.0, 9.9, 9.1]), needs_log_scale([3.0, 2.0])
+    (True, False)
+    """
+    values = np.concatenate([np.asarray(c, dtype=np.float64) for c in curves])
+    values = values[np.isfinite(values)]
+    return bool(
         values.size > 0
         and np.min(values) > 0
         and np.max(values) > LOG_SPAN * np.min(values)
     )
+
+
+def _wants_log(curves, log_scale):
+    if log_scale is not None:
+        return bool(log_scale)
+    return needs_log_scale(*curves)
 
 
 def _curve(name, costs):

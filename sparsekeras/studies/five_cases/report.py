@@ -8,6 +8,7 @@ import json
 import math
 import os
 
+from sparsekeras.studies import pictures
 from sparsekeras.studies.five_cases import cases, registry
 from sparsekeras.studies.five_cases.cases import settings_used
 
@@ -401,7 +402,7 @@ def _markdown(content, results, preset):
         for v in content["verdicts"]
     ]
     lines += ["", "## Pictures", "", "![cost curves](cost_curves.png)", ""]
-    lines += [_COST_CURVES_CAPTION, ""]
+    lines += [_cost_curves_caption(results), ""]
     for r in results:
         lines += [f"### ({r.letter}) {r.title}", ""]
         if r.model:
@@ -414,17 +415,6 @@ def _markdown(content, results, preset):
         for kind, name in r.pictures.items():
             lines += [f"![{kind}]({name})", "", _caption(kind, r), ""]
     return "\n".join(lines)
-
-
-_COST_CURVES_CAPTION = (
-    "*What to look at:* each case's training cost per epoch in a panel of "
-    "its own, on one epoch axis; the unit is on each vertical axis (the "
-    "loss Keras minimised, with the case's penalties). An axis is "
-    "logarithmic where the cost falls more than tenfold, as (d)'s does "
-    "after its first epoch, when its dictionary still holds the training "
-    "images it started from. Compare shapes and when each flattens, not "
-    "heights: the cases' costs have different penalties."
-)
 
 
 _LOADING = (
@@ -449,47 +439,65 @@ def _training_time(results):
     )
 
 
+def _cost_curves_caption(results):
+    """The line under the combined cost picture."""
+    logarithmic = [
+        f"({r.letter})"
+        for r in results
+        if r.measured and pictures.needs_log_scale(r.cost_per_epoch)
+    ]
+    log_axes = f" Here: {', '.join(logarithmic)}." if logarithmic else ""
+    if "(d)" in logarithmic:
+        log_axes += (
+            " (d)'s first epoch is far above the rest: its dictionary still "
+            "holds the training images it started from."
+        )
+    return (
+        "*What to look at:* each case's training cost per epoch in a panel "
+        "of its own, on one epoch axis, its unit on the vertical axis (the "
+        "loss Keras minimised, with the case's penalties). Compare shapes "
+        "and when each curve flattens, not heights: the cases' costs have "
+        "different penalties. An axis is logarithmic where the cost falls "
+        f"more than {pictures.LOG_SPAN:g}-fold.{log_axes}"
+    )
+
+
 def _caption(kind, result):
     """The line under a case's picture that says what to look at."""
     if kind == "filters":
-        what = (
-            "atoms of the dictionary"
-            if result.letter == "d"
-            else ("filters (columns of the encoder's kernel)")
-        )
+        what = "atoms" if result.letter == "d" else "filters"
         dead = (
             ""
             if result.dead_fraction is None
-            else f" This case has {result.dead_fraction:.0%} dead units."
+            else f"; this case has {result.dead_fraction:.0%} dead units"
         )
         return (
-            f"*What to look at:* the first {what}, twice. Left, "
-            "contrast-normalised: each filter stretched to its own range, "
-            "to show its shape (strokes, blobs, whole digits, or noise). "
-            "Right, global scale: all filters on one scale, to show their "
-            "strength; a weak filter is a flat grey tile there. A grey "
-            "tile is not a dead unit: a unit is dead only when its "
-            "activation varies over the test images by at most 1% of the "
-            "most varying unit's range, and a unit with small weights can "
-            f"still vary well above that.{dead}"
+            f"*What to look at:* the first {what} twice. Left, "
+            "contrast-normalised: each stretched to its own range, to show "
+            "its shape (strokes, blobs, whole digits or noise). Right, "
+            "global scale: all on one scale, to show their strength. A flat "
+            "grey tile on the right is a weak filter, not a dead unit: a "
+            "unit is dead only when its activation varies over the test "
+            "images by at most 1% of the widest-varying unit's range, and "
+            f"a unit with small weights can vary well above that{dead}."
         )
     if kind == "reconstructions":
         return (
             "*What to look at:* ten test images (top) above this case's "
-            "reconstructions (bottom), on the same scale: no image is "
-            "rescaled, so a faint reconstruction looks faint. Blur, "
-            "missing strokes and a digit read as another show here."
+            "reconstructions (bottom), none rescaled, so a faint "
+            "reconstruction looks faint: blur, missing strokes, a digit "
+            "turned into another."
         )
     converged = (
         ""
         if result.convergence_epoch is None
         else f" It is within 5% of its final cost from epoch "
-        f"{result.convergence_epoch} (its convergence epoch)."
+        f"{result.convergence_epoch}, its convergence epoch."
     )
     return (
-        "*What to look at:* the training cost per epoch, in the unit on "
-        "the vertical axis; the axis is logarithmic where the cost falls "
-        f"more than tenfold.{converged}"
+        "*What to look at:* the training cost per epoch, its unit on the "
+        "vertical axis, which is logarithmic where the cost falls more "
+        f"than {pictures.LOG_SPAN:g}-fold.{converged}"
     )
 
 

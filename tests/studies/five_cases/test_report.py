@@ -176,8 +176,20 @@ def test_every_picture_has_a_caption_saying_what_to_look_at(tmp_path):
     filters = lines[lines.index("![filters](f.png)") + 2]
     assert "contrast-normalised" in filters
     assert "global scale" in filters
-    assert "A grey tile is not a dead unit" in filters
-    assert "0% dead units" in filters
+    assert "is a weak filter, not a dead unit" in filters
+    assert "this case has 0% dead units" in filters
+
+
+def test_cost_caption_names_the_cases_drawn_on_a_log_axis(tmp_path):
+    results = _original_outcome()
+    results[3] = dataclasses.replace(results[3], cost_per_epoch=[5132.0, 9.9])
+    report.write(tmp_path, {"reader_accuracy_on_originals": 0.92}, results)
+    markdown = (tmp_path / "report.md").read_text()
+    caption = markdown.split("![cost curves](cost_curves.png)")[1]
+    assert (
+        "logarithmic where the cost falls more than 10-fold. Here: (d)."
+        in (caption.split("\n\n")[1])
+    )
 
 
 def _case_rows(preset, **settings):
