@@ -166,5 +166,10 @@ pictures.save_filters(f"{OUT}/filters.png", kernel)
 pictures.save_reconstructions(
     f"{OUT}/reconstructions.png", x_test[:10], reconstructions[:10]
 )
-pictures.save_cost_curve(f"{OUT}/cost.png", history.history["loss"])
+pictures.save_cost_curve(
+    f"{OUT}/cost.png",
+    history.history["loss"],
+    ylabel="½‖x − x̂‖² per image + weight decay + KL",
+    title="(c) training cost per epoch",
+)
 print(f"pictures written to {OUT}/")
