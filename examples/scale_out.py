@@ -2,7 +2,7 @@
 Title: Scaling out a k-sparse autoencoder
 Author: The sparsekeras authors
 Date created: 2026/11/24
-Last modified: 2026/11/24
+Last modified: 2026/12/07
 Description: Train on every device of a machine, and survive interruptions.
 """
 
@@ -28,17 +28,34 @@ Training is backed up at the end of every epoch with
 `keras.callbacks.BackupAndRestore`: stop the script during training, run it
 again, and it carries on from the last finished epoch, with the model's
 weights, the optimizer's state, and `KSparse`'s schedule step all restored.
-Set `SPARSEKERAS_EXAMPLE_EPOCHS` for a shorter or longer run. `docs/
-scaling.md` says more, including how to run on several machines.
+`--epochs` and `--out` change the length of the run and the folder of the
+backup and the saved model. `docs/scaling.md` says more, including how to
+run on several machines.
 """
 
 """
 ## Setup
 
-The devices must be set up before the backend starts: JAX reads
-`XLA_FLAGS` when it is imported, and TensorFlow fixes its logical devices
-when it first uses one.
+The command line is read first, so that `--help` answers at once. The
+devices must be set up before the backend starts: JAX reads `XLA_FLAGS`
+when it is imported, and TensorFlow fixes its logical devices when it
+first uses one.
 """
+
+import argparse
+
+parser = argparse.ArgumentParser(
+    description="Train on every device of a machine, and survive interruptions."
+)
+parser.add_argument(
+    "--epochs", type=int, default=5, help="training epochs (default: 5)"
+)
+parser.add_argument(
+    "--out",
+    default="scale_out",
+    help="folder for the backup and the saved model (default: scale_out)",
+)
+args = parser.parse_args()
 
 import contextlib
 import os
@@ -64,11 +81,11 @@ if BACKEND == "tensorflow":
             [tf.config.LogicalDeviceConfiguration()] * 2,
         )
 
-EPOCHS = int(os.environ.get("SPARSEKERAS_EXAMPLE_EPOCHS", "5"))
+EPOCHS = args.epochs
 BATCH_SIZE_PER_REPLICA = 128
 UNITS = 512
 K, K_START = 25, 100
-OUT = "scale_out"
+OUT = args.out
 keras.utils.set_random_seed(0)
 
 

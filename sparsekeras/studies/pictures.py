@@ -2,7 +2,7 @@
 
 `tile_filters` and `tile_images` return plain arrays with values in [0, 1],
 ready for `imshow(..., cmap="gray", vmin=0, vmax=1)`, so they can be checked
-without drawing. The `save_*` functions draw them, or a cost curve, into PNG
+without drawing. The `save_*` functions draw them, or cost curves, into PNG
 files through matplotlib's Agg canvas: they need no display and never touch
 pyplot's global state, and matplotlib (the `examples` extra) is imported only
 when one of them is called.
@@ -30,6 +30,8 @@ NON_FINITE = "red"
 DPI = 100
 # Screen pixels drawn for each array pixel, so that 28x28 tiles stay legible.
 PIXEL_SCALE = 2
+# A cost axis turns logarithmic where its costs span more than this factor.
+LOG_SPAN = 10.0
 
 
 def tile_filters(
@@ -262,27 +264,100 @@ def save_reconstructions(
     return _save(figure, path)
 
 
-def save_cost_curve(
-    path,
+def cost_figure(
     costs,
     *,
+    panels=False,
     xlabel="epoch",
     ylabel="cost",
     title=None,
-    log_scale=False,
+    log_scale=None,
 ):
+    """Draws one or several cost curves against the epoch.
+
+    With `panels=True` every named curve gets a panel of its own, titled
+    with its name, one above the other on a shared epoch axis: curves whose
+    costs differ a thousandfold (a dictionary's first epoch beside costs
+    near 10) then each fill their own panel. The vertical axis is
+    logarithmic where a curve spans more than a factor of `LOG_SPAN`,
+    unless `log_scale` says otherwise.
+
+    Args:
+        costs: the cost of each epoch, a sequence of numbers; or a dict of
+            name to such a sequence, one curve each (a Keras
+            `History.history` is one).
+        panels: bool, default `False`. Whether each curve of a dict gets
+            its own panel; else they share one, with a legend.
+        xlabel: label of the horizontal axis, default `"epoch"`.
+        ylabel: label of the vertical axis, with the cost's unit, default
+            `"cost"`; or a dict of name to label, one per panel.
+        title: optional title above the figure.
+        log_scale: `None` (default) for a logarithmic axis where the costs
+            on it are positive and span more than a factor of `LOG_SPAN`;
+            `True` or `False` to choose.
+
+    Returns:
+        A `matplotlib.figure.Figure` on an Agg canvas, not shown anywhere.
+
+    Example:
+
+    >>> figure = cost_figure({"a": [30.0, 3.0], "d": [5000.0, 10.0]},
+    ...                      panels=True)
+    >>> [axes.get_title() for axes in figure.axes]
+    ['a', 'd']
+    >>> figure.axes[1].get_yscale()
+    'log'
+    """
+    named = isinstance(costs, dict)
+    curves = {
+        name: _curve(f"costs[{name!r}]" if named else "costs", curve)
+        for name, curve in (costs.items() if named else [(None, costs)])
+    }
+    groups = (
+        [{name: curve} for name, curve in curves.items()]
+        if panels and named
+        else [curves]
+    )
+    size = (6.0, 0.5 + 2.2 * len(groups)) if len(groups) > 1 else (6.0, 4.0)
+    figure = _figure(size, title)
+    from matplotlib.ticker import LogFormatter, MaxNLocator
+
+    for axes, group in zip(
+        figure.subplots(len(groups), 1, sharex=True, squeeze=False)[:, 0],
+        groups,
+        strict=True,
+    ):
+        for name, curve in group.items():
+            epochs = np.arange(1, len(curve) + 1)
+            axes.plot(epochs, curve, marker=".", label=name)
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+        axes.set_ylabel(
+            ylabel.get(next(iter(group)), "cost")
+            if isinstance(ylabel, dict)
+            else ylabel
+        )
+        if _wants_log(group.values(), log_scale):
+            axes.set_yscale("log")
+            # Plain numbers (30, 20, 6), not 3×10¹.
+            axes.yaxis.set_major_formatter(LogFormatter())
+            axes.yaxis.set_minor_formatter(LogFormatter(labelOnlyBase=False))
+        axes.grid(alpha=0.3)
+        if len(groups) > 1:
+            axes.set_title(next(iter(group)))
+        elif named:
+            axes.legend()
+    axes.set_xlabel(xlabel)
+    return figure
+
+
+def save_cost_curve(path, costs, **kwargs):
     """Writes a PNG of one or several cost curves against the epoch.
 
     Args:
         path: the PNG file to write.
-        costs: the cost of each epoch, a sequence of numbers; or a dict of
-            name to such a sequence, one curve each, with a legend (a Keras
-            `History.history` is one).
-        xlabel: label of the horizontal axis, default `"epoch"`.
-        ylabel: label of the vertical axis, default `"cost"`.
-        title: optional title.
-        log_scale: bool, default `False`. Whether the vertical axis is
-            logarithmic.
+        costs: the cost of each epoch, or a dict of name to such costs.
+        **kwargs: `panels`, `xlabel`, `ylabel`, `title` and `log_scale`,
+            see `cost_figure`.
 
     Returns:
         `path`.
@@ -296,26 +371,37 @@ def save_cost_curve(
     ...     print(os.path.getsize(path) > 0)
     True
     """
-    named = isinstance(costs, dict)
-    curves = {
-        name: _curve(f"costs[{name!r}]" if named else "costs", curve)
-        for name, curve in (costs.items() if named else [(None, costs)])
-    }
-    figure = _figure((6.0, 4.0), title)
-    from matplotlib.ticker import MaxNLocator
+    return _save(cost_figure(costs, **kwargs), path)
 
-    axes = figure.subplots()
-    for name, curve in curves.items():
-        axes.plot(np.arange(1, len(curve) + 1), curve, marker=".", label=name)
-    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
-    axes.set_xlabel(xlabel)
-    axes.set_ylabel(ylabel)
-    if log_scale:
-        axes.set_yscale("log")
-    axes.grid(alpha=0.3)
-    if named:
-        axes.legend()
-    return _save(figure, path)
+
+def needs_log_scale(*curves):
+    """Whether costs call for a logarithmic axis.
+
+    Args:
+        *curves: sequences of costs; non-finite values are left out.
+
+    Returns:
+        `True` when the finite costs are all positive and the largest is
+        more than `LOG_SPAN` times the smallest.
+
+    Example:
+
+    >>> needs_log_scale([5132.0, 9.9, 9.1]), needs_log_scale([3.0, 2.0])
+    (True, False)
+    """
+    values = np.concatenate([np.asarray(c, dtype=np.float64) for c in curves])
+    values = values[np.isfinite(values)]
+    return bool(
+        values.size > 0
+        and np.min(values) > 0
+        and np.max(values) > LOG_SPAN * np.min(values)
+    )
+
+
+def _wants_log(curves, log_scale):
+    if log_scale is not None:
+        return bool(log_scale)
+    return needs_log_scale(*curves)
 
 
 def _curve(name, costs):

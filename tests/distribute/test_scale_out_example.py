@@ -16,12 +16,10 @@ SCRIPT = pathlib.Path(__file__).parents[2] / "examples" / "scale_out.py"
 def test_example_trains_on_two_replicas(backend, tmp_path):
     if importlib.util.find_spec(backend) is None:
         pytest.skip(f"{backend} is not installed")
-    environment = dict(
-        os.environ, KERAS_BACKEND=backend, SPARSEKERAS_EXAMPLE_EPOCHS="1"
-    )
+    environment = dict(os.environ, KERAS_BACKEND=backend)
     environment.pop("XLA_FLAGS", None)
     completed = subprocess.run(
-        [sys.executable, str(SCRIPT)],
+        [sys.executable, str(SCRIPT), "--epochs", "1"],
         cwd=tmp_path,
         env=environment,
         capture_output=True,

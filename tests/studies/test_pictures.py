@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sparsekeras.studies.pictures import (
+    cost_figure,
     save_cost_curve,
     save_filters,
     save_reconstructions,
@@ -240,6 +241,50 @@ def test_save_cost_curve_writes_a_png(tmp_path, costs):
         tmp_path / "cost.png", costs, title="cost", log_scale=True
     )
     assert png_size(path) == (600, 400)
+
+
+# The first epochs of the original preset's five cases on full MNIST:
+# (d)'s dictionary starts from images, far from its trained cost.
+FIVE_COSTS = {
+    "(a) plain": [34.4, 25.9, 23.9, 22.0],
+    "(b) weight decay": [35.0, 26.5, 24.5, 23.1],
+    "(c) KL": [72.7, 43.9, 37.1, 33.0],
+    "(d) neural sparse coding": [5132.0, 9.9, 9.1, 10.6],
+    "(e) k-sparse": [19.4, 9.6, 7.7, 6.9],
+}
+
+
+def share_of_axis(axes, curve):
+    """The share of `axes`' vertical extent that `curve`'s values span."""
+    scale = np.log10 if axes.get_yscale() == "log" else np.asarray
+    low, high = scale(np.asarray(axes.get_ylim()))
+    return float(np.ptp(scale(np.asarray(curve))) / (high - low))
+
+
+def test_cost_panels_let_every_case_fill_its_own_axis():
+    units = {name: "½‖x − x̂‖² per image" for name in FIVE_COSTS}
+    figure = cost_figure(FIVE_COSTS, panels=True, ylabel=units)
+    by_title = {axes.get_title(): axes for axes in figure.axes}
+    assert list(by_title) == list(FIVE_COSTS)
+    for name, curve in FIVE_COSTS.items():
+        axes = by_title[name]
+        assert share_of_axis(axes, curve) > 0.5, name
+        assert axes.get_ylabel() == "½‖x − x̂‖² per image"
+    # One shared epoch axis, labelled once, under the last panel.
+    assert len({axes.get_xlim() for axes in figure.axes}) == 1
+    assert figure.axes[-1].get_xlabel() == "epoch"
+
+
+def test_a_cost_falling_a_thousandfold_is_drawn_on_a_log_axis():
+    curve = FIVE_COSTS["(d) neural sparse coding"]
+    axes = cost_figure(curve).axes[0]
+    assert axes.get_yscale() == "log"
+    # Its later epochs, near 10, are not squashed against the bottom.
+    assert share_of_axis(axes, curve[1:]) > 0.01
+    assert cost_figure([3.0, 2.0, 1.5]).axes[0].get_yscale() == "linear"
+    assert cost_figure(curve, log_scale=False).axes[0].get_yscale() == (
+        "linear"
+    )
 
 
 @pytest.mark.parametrize(

@@ -93,6 +93,93 @@ def filters_of(model):
     return keras.ops.convert_to_numpy(encoder.kernel)
 
 
+def cost_label(settings):
+    """The unit of a case's training cost, for the cost axis of a picture.
+
+    Keras's training cost is the loss, `cost_scale·‖x − x̂‖²` per image
+    averaged over the batch (pixels in [0, 1]), plus the penalties that the
+    case adds to it.
+    """
+    scale = {0.5: "½", 1.0: ""}.get(
+        settings.cost_scale, f"{settings.cost_scale:g}·"
+    )
+    penalties = [
+        name
+        for name, used in (
+            ("weight decay", settings.weight_decay),
+            ("KL", settings.rho is not None),
+        )
+        if used
+    ]
+    error = f"{scale}‖x − x̂‖² per image"
+    # The penalties go on a line of their own, to fit beside a panel.
+    return "\n+ ".join([error, " + ".join(penalties)]) if penalties else error
+
+
+def settings_used(key, settings):
+    """The settings that `build_case` reads for case `key`, in plain words.
+
+    A setting the case ignores (β without a KL term, an optimizer's rate
+    for (d), whose dictionary has its own rule) is left out.
+
+    Args:
+        key: a key of `registry.CASES`.
+        settings: its `presets.CaseSettings`.
+
+    Returns:
+        A list of short phrases, such as `"Adam, learning rate 0.001"`.
+    """
+    key = lookup(key).key
+    cost = "cost " + cost_label(settings).split("\n")[0]
+    if key == "neural_sparse_coding":
+        decoding = (
+            "one-step decoding"
+            if settings.refine_steps == 0
+            else f"{settings.refine_steps} refinement steps"
+        )
+        return [
+            f"{settings.units} atoms started from normalised training images",
+            f"k = {settings.k} atoms per image, {decoding}",
+            "no optimizer: the neural update at rate "
+            f"η = {settings.learning_rate:g}",
+            f"{cost} (measured, not minimised)",
+        ]
+    kind = "linear" if key == "k_sparse" else "sigmoid"
+    if settings.initializer == NORMAL:
+        start = "N(0, 0.01²)"
+    else:
+        start = f"uniform ±√(6/{INPUT_DIM + settings.units + 1})"
+    if settings.optimizer == "sgd":
+        optimizer = (
+            f"SGD, learning rate {settings.learning_rate:g}, momentum "
+            f"{settings.momentum:g}"
+        )
+    else:
+        optimizer = f"Adam, learning rate {settings.learning_rate:g}"
+    used = [
+        f"{settings.units} {kind} units, "
+        + ("with biases" if settings.use_bias else "no biases"),
+        f"initial weights {start}",
+        optimizer,
+        cost,
+    ]
+    if settings.weight_decay:
+        used.append(f"weight decay λ = {settings.weight_decay:g}")
+    if settings.rho is not None:
+        used.append(f"KL sparsity ρ = {settings.rho:g}, β = {settings.beta:g}")
+    if key == "k_sparse":
+        kept = f"k = {settings.k} units per image"
+        if settings.k_start is not None and settings.k_start > settings.k:
+            kept += (
+                f", lowered from {settings.k_start} over the first half of "
+                "training"
+            )
+        if settings.alpha != 1.0:
+            kept += f", αk = {round(settings.alpha * settings.k)} at test time"
+        used.append(kept)
+    return used
+
+
 def _initializer(settings, fan_out):
     if settings.initializer == NORMAL:
         return keras.initializers.RandomNormal(stddev=0.01)

@@ -8,7 +8,9 @@ import json
 import math
 import os
 
+from sparsekeras.studies import pictures
 from sparsekeras.studies.five_cases import cases, registry
+from sparsekeras.studies.five_cases.cases import settings_used
 
 REPRODUCED = "reproduced"
 NOT_REPRODUCED = "not reproduced"
@@ -47,6 +49,17 @@ OBSERVATIONS = (
         "images",
     ),
 )
+
+_SETTING_LABELS = {
+    "batch_size": "batch size",
+    "train_images": "training images (the probe and the reader use all)",
+    "test_images": "test images",
+    "max_steps": "limit on steps per epoch (`--max-steps`)",
+    "keras": "Keras",
+    "reader_accuracy_on_originals": "pixel reader on the original test images",
+}
+# Settings that `preset_markdown`'s table gives case by case.
+_IN_THE_CASES_TABLE = ("batch_size", "units", "k")
 
 _COLUMNS = (
     ("reconstruction_mse", "test MSE", "{:.4f}"),
@@ -131,52 +144,103 @@ def _listing(by_letter, letters, key, fmt):
     )
 
 
+def _judged(evidence, failures):
+    """`(holds, evidence)`: holds without failures; evidence names each."""
+    if failures:
+        evidence += "; fails: " + "; ".join(failures)
+    return not failures, evidence
+
+
 def _filters(c):
     def value(x, key):
         return getattr(c[x], key)
 
-    selective = max(value(x, "class_selectivity") for x in GENERIC) < min(
-        value(x, "class_selectivity") for x in SPECIFIC
-    )
-    strokes = (
-        min(value(x, "stroke_fraction") for x in SPECIFIC)
-        >= STROKE_LIKE
-        > max(value(x, "stroke_fraction") for x in GENERIC)
-    )
-    return selective and strokes, (
+    failures = []
+    specific = min(SPECIFIC, key=lambda x: value(x, "class_selectivity"))
+    for x in GENERIC:
+        if value(x, "class_selectivity") >= value(
+            specific, "class_selectivity"
+        ):
+            failures.append(
+                f"({x})'s class selectivity "
+                f"{value(x, 'class_selectivity'):.3f} is not below "
+                f"({specific})'s {value(specific, 'class_selectivity'):.3f}"
+            )
+    for x in SPECIFIC:
+        if value(x, "stroke_fraction") < STROKE_LIKE:
+            failures.append(
+                f"({x}) has {value(x, 'stroke_fraction'):.0%} stroke "
+                f"filters, under the {STROKE_LIKE:.0%} the rule needs"
+            )
+    for x in GENERIC:
+        if value(x, "stroke_fraction") >= STROKE_LIKE:
+            failures.append(
+                f"({x}) has {value(x, 'stroke_fraction'):.0%} stroke "
+                f"filters, not under the {STROKE_LIKE:.0%} the rule allows"
+            )
+    return _judged(
         "class selectivity (chance 0.1): "
         + _listing(c, registry.LETTERS, "class_selectivity", "{:.3f}")
         + "; stroke filters: "
-        + _listing(c, registry.LETTERS, "stroke_fraction", "{:.0%}")
+        + _listing(c, registry.LETTERS, "stroke_fraction", "{:.0%}"),
+        failures,
     )
 
 
 def _worst_reconstruction(c):
     worst = max(registry.LETTERS, key=lambda x: c[x].reconstruction_mse)
-    return worst == "d", "test MSE: " + _listing(
-        c, registry.LETTERS, "reconstruction_mse", "{:.4f}"
+    failures = []
+    if worst != "d":
+        failures.append(
+            f"the highest test MSE is ({worst})'s "
+            f"{c[worst].reconstruction_mse:.4f}, not (d)'s "
+            f"{c['d'].reconstruction_mse:.4f}"
+        )
+    return _judged(
+        "test MSE: "
+        + _listing(c, registry.LETTERS, "reconstruction_mse", "{:.4f}"),
+        failures,
     )
 
 
 def _fastest_convergence(c):
-    fastest = min(c[x].convergence_epoch for x in registry.LETTERS)
-    return c["e"].convergence_epoch == fastest, (
+    epoch = c["e"].convergence_epoch
+    failures = [
+        f"({x}) converges at epoch {c[x].convergence_epoch}, before (e)'s "
+        f"epoch {epoch}"
+        for x in registry.LETTERS
+        if c[x].convergence_epoch < epoch
+    ]
+    return _judged(
         "convergence epoch: "
-        + _listing(c, registry.LETTERS, "convergence_epoch", "{}")
+        + _listing(c, registry.LETTERS, "convergence_epoch", "{}"),
+        failures,
     )
 
 
 def _blurrier(c, reader_on_originals):
-    blurrier = c["c"].sharpness_ratio < min(c[x].sharpness_ratio for x in "ab")
-    recognisable = (
-        c["c"].reader_accuracy >= RECOGNISABLE_FRACTION * reader_on_originals
-    )
-    return blurrier and recognisable, (
+    ratio = c["c"].sharpness_ratio
+    failures = [
+        f"(c)'s sharpness ratio {ratio:.3f} is not below ({x})'s "
+        f"{c[x].sharpness_ratio:.3f}"
+        for x in "ab"
+        if ratio >= c[x].sharpness_ratio
+    ]
+    needed = RECOGNISABLE_FRACTION * reader_on_originals
+    if c["c"].reader_accuracy < needed:
+        failures.append(
+            f"the pixel reader scores (c)'s reconstructions "
+            f"{c['c'].reader_accuracy:.1%}, under the {needed:.1%} "
+            f"({RECOGNISABLE_FRACTION:.0%} of its accuracy on the "
+            "originals) the rule needs"
+        )
+    return _judged(
         "sharpness ratio: "
         + _listing(c, "abc", "sharpness_ratio", "{:.3f}")
         + f"; pixel reader on (c)'s reconstructions "
         f"{c['c'].reader_accuracy:.1%} vs {reader_on_originals:.1%} on the "
-        "originals"
+        "originals",
+        failures,
     )
 
 
@@ -188,7 +252,7 @@ def remove_stale(out_dir):
             os.remove(path)
 
 
-def write(out_dir, settings, results, *, preset_text=()):
+def write(out_dir, settings, results, *, preset=None):
     """Writes `report.json` and `report.md` into `out_dir`.
 
     Args:
@@ -196,8 +260,10 @@ def write(out_dir, settings, results, *, preset_text=()):
         settings: the run's settings, printed at the top; with
             `reader_accuracy_on_originals`.
         results: the `CaseResult`s, diverged ones included.
-        preset_text: lines of markdown describing each case's settings and
-            the preset's deviations, printed after the settings.
+        preset: the `presets.Preset` the run trained with, overrides
+            applied; its summary, the settings each case uses and its
+            deviations are printed after the settings. `None` leaves
+            them out.
 
     Returns:
         The report as a dict, the content of `report.json`.
@@ -210,7 +276,7 @@ def write(out_dir, settings, results, *, preset_text=()):
     with open(os.path.join(out_dir, "report.json"), "w") as f:
         json.dump(content, f, indent=2, allow_nan=False)
     with open(os.path.join(out_dir, "report.md"), "w") as f:
-        f.write(_markdown(content, results, preset_text))
+        f.write(_markdown(content, results, preset))
     return content
 
 
@@ -222,21 +288,90 @@ def _finite_or_none(content):
     return content
 
 
-def _markdown(content, results, preset_text):
+def preset_markdown(preset, keys, settings):
+    """The lines of Markdown on the preset: its cases' settings, deviations.
+
+    Args:
+        preset: the `presets.Preset` of the run, overrides applied.
+        keys: the keys of the cases run, in report order.
+        settings: the run's settings; `train_images` and `max_steps` say
+            how many training images each case was trained on.
+
+    Returns:
+        A list of lines: the preset's summary, a sentence on the training
+        images if the run used other than the preset asks for, a table of
+        the settings each case uses, and the deliberate deviations.
+    """
+    lines = [f"Preset `{preset.name}`: {preset.summary}."]
+    available = settings.get("train_images")
+    if available is not None and preset.train_images not in (None, available):
+        lines += [
+            "",
+            f"This run trained on {available:,} training images, not the "
+            f"{preset.train_images:,} the preset asks for: the data held "
+            "no more.",
+        ]
+    lines += [
+        "",
+        "| case | batch size | training images per epoch | settings it uses |",
+        "| --- | --- | --- | --- |",
+    ]
+    for key in keys:
+        name = registry.lookup(key)
+        batch = preset.batch_size_of(key)
+        images = _images_per_epoch(available, batch, settings.get("max_steps"))
+        used = "; ".join(settings_used(key, preset.cases[key]))
+        lines.append(
+            f"| ({name.letter}) {name.title} | {batch} | {images} | {used} |"
+        )
+    lines += ["", "Deliberate deviations from the sources:", ""]
+    lines += [f"- {deviation}" for deviation in preset.all_deviations()]
+    return lines
+
+
+def _images_per_epoch(available, batch, max_steps):
+    if available is None:
+        return "all"
+    if max_steps is not None:
+        return f"{min(available, max_steps * batch):,}"
+    return f"{available:,}"
+
+
+def _setting_value(value):
+    if isinstance(value, dict):
+        return ", ".join(
+            f"({registry.lookup(key).letter}) {v}" for key, v in value.items()
+        )
+    return "none" if value is None else value
+
+
+def _markdown(content, results, preset):
     settings = content["settings"]
+    shown = {
+        key: value
+        for key, value in settings.items()
+        if preset is None or key not in _IN_THE_CASES_TABLE
+    }
     lines = [
         "# Five ways to get sparse codes, measured on MNIST",
         "",
         "Produced by `sparsekeras compare`. Every number is measured on the "
         "held-out test images of the data below.",
         "",
+        _LOADING,
+        "",
         "## Settings",
         "",
         "| setting | value |",
         "| --- | --- |",
     ]
-    lines += [f"| {k} | {v} |" for k, v in settings.items()]
-    lines += ["", *preset_text]
+    lines += [
+        f"| {_SETTING_LABELS.get(k, k)} | {_setting_value(v)} |"
+        for k, v in shown.items()
+    ]
+    if preset is not None:
+        keys = [r.key for r in results]
+        lines += ["", *preset_markdown(preset, keys, settings)]
     lines += ["", "## The cases", "", cases.__doc__.split("\n", 2)[2].strip()]
     lines += [
         "",
@@ -255,7 +390,7 @@ def _markdown(content, results, preset_text):
         else:
             cells = [f"**{r.status}**"] + [""] * (len(_COLUMNS) - 1)
         lines.append(f"| ({r.letter}) {r.title} | " + " | ".join(cells) + " |")
-    lines += ["", _DEFINITIONS, ""]
+    lines += ["", _training_time(results), "", _DEFINITIONS, ""]
     lines += [
         "## Does this run reproduce the original observations?",
         "",
@@ -267,13 +402,103 @@ def _markdown(content, results, preset_text):
         for v in content["verdicts"]
     ]
     lines += ["", "## Pictures", "", "![cost curves](cost_curves.png)", ""]
+    lines += [_cost_curves_caption(results), ""]
     for r in results:
         lines += [f"### ({r.letter}) {r.title}", ""]
         if r.model:
-            lines += [f"Trained model: `{r.model}`.", ""]
+            lines += [
+                f"Trained model: `{r.model}`; load it with `import "
+                f"sparsekeras` first, then `keras.saving.load_model("
+                f'"{r.model}")`.',
+                "",
+            ]
         for kind, name in r.pictures.items():
-            lines += [f"![{kind}]({name})", ""]
+            lines += [f"![{kind}]({name})", "", _caption(kind, r), ""]
     return "\n".join(lines)
+
+
+_LOADING = (
+    "Each case's trained model is saved beside this report as "
+    "`<case>.keras`. To load one, `import sparsekeras` first: the import "
+    "registers sparsekeras's layers, regularizers and its cost "
+    "(`SquaredErrorCost`) with Keras, and without it "
+    "`keras.saving.load_model` stops with `Could not locate class "
+    "'SquaredErrorCost'`."
+)
+
+
+def _training_time(results):
+    """A sentence with the run's own measured training time."""
+    times = [r.wall_time_s for r in results if r.wall_time_s is not None]
+    if not times:
+        return "No case trained to the end, so no training time is given."
+    return (
+        f"Training took {sum(times):.1f} s of wall time in all on this "
+        "run's machine (the sum of the column above; loading, measuring "
+        "and drawing add to it)."
+    )
+
+
+def _cost_curves_caption(results):
+    """The line under the combined cost picture."""
+    logarithmic = [
+        f"({r.letter})"
+        for r in results
+        if r.measured and pictures.needs_log_scale(r.cost_per_epoch)
+    ]
+    log_axes = f" Here: {', '.join(logarithmic)}." if logarithmic else ""
+    if "(d)" in logarithmic:
+        log_axes += (
+            " (d)'s first epoch is far above the rest: its dictionary still "
+            "holds the training images it started from."
+        )
+    return (
+        "*What to look at:* each case's training cost per epoch in a panel "
+        "of its own, on one epoch axis, its unit on the vertical axis (the "
+        "loss Keras minimised, with the case's penalties). Compare shapes "
+        "and when each curve flattens, not heights: the cases' costs have "
+        "different penalties. An axis is logarithmic where the cost falls "
+        f"more than {pictures.LOG_SPAN:g}-fold.{log_axes}"
+    )
+
+
+def _caption(kind, result):
+    """The line under a case's picture that says what to look at."""
+    if kind == "filters":
+        what = "atoms" if result.letter == "d" else "filters"
+        dead = (
+            ""
+            if result.dead_fraction is None
+            else f"; this case has {result.dead_fraction:.0%} dead units"
+        )
+        return (
+            f"*What to look at:* the first {what} twice. Left, "
+            "contrast-normalised: each stretched to its own range, to show "
+            "its shape (strokes, blobs, whole digits or noise). Right, "
+            "global scale: all on one scale, to show their strength. A flat "
+            "grey tile on the right is a weak filter, not a dead unit: a "
+            "unit is dead only when its activation varies over the test "
+            "images by at most 1% of the widest-varying unit's range, and "
+            f"a unit with small weights can vary well above that{dead}."
+        )
+    if kind == "reconstructions":
+        return (
+            "*What to look at:* ten test images (top) above this case's "
+            "reconstructions (bottom), none rescaled, so a faint "
+            "reconstruction looks faint: blur, missing strokes, a digit "
+            "turned into another."
+        )
+    converged = (
+        ""
+        if result.convergence_epoch is None
+        else f" It is within 5% of its final cost from epoch "
+        f"{result.convergence_epoch}, its convergence epoch."
+    )
+    return (
+        "*What to look at:* the training cost per epoch, its unit on the "
+        "vertical axis, which is logarithmic where the cost falls more "
+        f"than {pictures.LOG_SPAN:g}-fold.{converged}"
+    )
 
 
 _DEFINITIONS = (

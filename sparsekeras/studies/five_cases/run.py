@@ -21,6 +21,7 @@ from sparsekeras.studies.five_cases import presets, registry, report
 from sparsekeras.studies.five_cases.cases import (
     build_case,
     codes_of,
+    cost_label,
     filters_of,
     fit_quietly,
 )
@@ -85,9 +86,13 @@ def run_comparison(
         results.append(result)
         if verbose:
             print(report.summary_line(result), flush=True)
+    measured = [r for r in results if r.measured]
     pictures.save_cost_curve(
         os.path.join(out_dir, "cost_curves.png"),
-        {r.title: r.cost_per_epoch for r in results if r.measured},
+        {_panel(r): r.cost_per_epoch for r in measured},
+        panels=True,
+        ylabel={_panel(r): cost_label(chosen.cases[r.key]) for r in measured},
+        title="Training cost per epoch, one panel per case",
     )
     settings = {
         "preset": chosen.name,
@@ -112,9 +117,11 @@ def run_comparison(
         "backend": keras.backend.backend(),
         "reader_accuracy_on_originals": reader.accuracy(x_test, y_test),
     }
-    return report.write(
-        out_dir, settings, results, preset_text=_preset_text(chosen, cases)
-    )
+    return report.write(out_dir, settings, results, preset=chosen)
+
+
+def _panel(result):
+    return f"({result.letter}) {result.title}"
 
 
 def _one_or_each(values):
@@ -173,7 +180,9 @@ def _run_case(key, preset, data, reader, seed, max_steps, out_dir, verbose):
         convergence_epoch=instruments.convergence_epoch(costs),
         **measurements,
     )
-    result.pictures = draw(name, case, data[2], costs, out_dir)
+    result.pictures = draw(
+        name, case, preset.cases[key], data[2], costs, out_dir
+    )
     result.model = f"{key}.keras"
     case.model.save(os.path.join(out_dir, result.model))
     return result
@@ -239,7 +248,7 @@ def measure(case, data, reader):
     }
 
 
-def draw(name, case, x_test, costs, out_dir):
+def draw(name, case, case_settings, x_test, costs, out_dir):
     """Draws a case's filters, reconstructions and cost; their file names."""
     files = {
         "filters": f"{name.key}_filters.png",
@@ -260,29 +269,9 @@ def draw(name, case, x_test, costs, out_dir):
         title=f"({name.letter}) {name.title}: originals above reconstructions",
     )
     pictures.save_cost_curve(
-        os.path.join(out_dir, files["cost"]), {name.title: costs}
+        os.path.join(out_dir, files["cost"]),
+        costs,
+        ylabel=cost_label(case_settings),
+        title=f"({name.letter}) {name.title}: training cost per epoch",
     )
     return files
-
-
-def _preset_text(preset, keys):
-    lines = [
-        f"Preset `{preset.name}`: {preset.summary}.",
-        "",
-        "| case | " + " | ".join(f.name for f in _SETTING_FIELDS) + " |",
-        "| --- " * (len(_SETTING_FIELDS) + 1) + "|",
-    ]
-    for key in keys:
-        settings = preset.cases[key]
-        cells = [str(getattr(settings, f.name)) for f in _SETTING_FIELDS]
-        letter = registry.lookup(key).letter
-        batch = preset.batch_size_of(key)
-        lines.append(
-            f"| ({letter}) batch {batch} | " + " | ".join(cells) + " |"
-        )
-    lines += ["", "Deliberate deviations from the sources:", ""]
-    lines += [f"- {deviation}" for deviation in preset.all_deviations()]
-    return lines
-
-
-_SETTING_FIELDS = dataclasses.fields(presets.CaseSettings)
