@@ -3,6 +3,13 @@
 Every user error is one line on stderr and exit status 2.
 """
 
+import importlib.util
+import os
+import re
+import subprocess
+import sys
+import time
+
 import numpy as np
 import pytest
 
@@ -217,3 +224,117 @@ def test_table1_corrupt_data_is_one_line_and_exit_2(tmp_path, capsys):
     )
     assert "corrupt.npz" in message
     assert not (tmp_path / "out").exists()
+
+
+def _command(*argv, env=None, timeout=120):
+    """Runs the `sparsekeras` console script's target in a subprocess."""
+    paths = [ROOT, *filter(None, [os.environ.get("PYTHONPATH")])]
+    started = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-m", "sparsekeras_cli", *argv],
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(paths), **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    return done, time.perf_counter() - started
+
+
+ROOT = os.path.dirname(
+    os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+)
+# A line of TensorFlow's, absl's or XLA's own logging, e.g.
+# "I0000 00:00:1796601014.434846   11667 port.cc:153] oneDNN custom ...".
+BACKEND_LOG_LINE = re.compile(
+    r"^[IWEF]\d{4} \d\d:\d\d:\d\d\.\d+|absl::|cuInit|^WARNING:tensorflow",
+    re.MULTILINE,
+)
+
+
+def test_the_console_script_is_the_quick_launcher():
+    with open(os.path.join(ROOT, "pyproject.toml")) as file:
+        assert 'sparsekeras = "sparsekeras_cli:main"' in file.read()
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["compare", "--help"]])
+def test_help_answers_within_two_seconds_without_backend_lines(argv):
+    done, seconds = _command(*argv)
+    assert done.returncode == 0, done.stderr
+    assert "usage: sparsekeras" in done.stdout
+    assert done.stderr == ""
+    assert seconds <= 2.0, seconds
+
+
+def test_an_argument_error_answers_within_two_seconds(tmp_path):
+    done, seconds = _command(
+        "compare", "--cases", "a,a", "--out", str(tmp_path / "out")
+    )
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1 and "more than once" in done.stderr
+    assert seconds <= 2.0, seconds
+
+
+def test_parsing_the_arguments_imports_no_keras():
+    code = (
+        "import sys, sparsekeras_cli; "
+        "assert sparsekeras_cli.main(['compare', '--cases', 'a,a']) == 2; "
+        "print(sorted(m for m in ('keras', 'tensorflow', 'jax', 'torch') "
+        "if m in sys.modules))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.stdout.strip() == "[]", done.stderr
+
+
+@pytest.mark.slow
+def test_a_training_run_prints_no_backend_log_line(tmp_path):
+    done, _ = _command(
+        "compare",
+        "--cases",
+        "a",
+        "--epochs",
+        "1",
+        "--units",
+        "8",
+        "--max-steps",
+        "1",
+        "--out",
+        str(tmp_path / "out"),
+        "--quiet",
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert not BACKEND_LOG_LINE.search(done.stderr), done.stderr[-2000:]
+
+
+@pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="needs JAX")
+def test_the_jax_backend_never_imports_tensorflow():
+    code = (
+        "import sys, sparsekeras_cli; "
+        "assert sparsekeras_cli.main(['compare', '--cases', 'a,a']) == 2; "
+        "from sparsekeras.studies import cli; "
+        "cli.start_library(); "
+        "import keras; "
+        "from sparsekeras.studies.five_cases import run; "
+        "keras.utils.set_random_seed(0); "
+        "print(keras.backend.backend(), 'tensorflow' in sys.modules "
+        "and sys.modules['tensorflow'] is not None)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env={**os.environ, "KERAS_BACKEND": "jax"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.stdout.strip().splitlines()[-1] == "jax False", done.stderr
+
+
+def test_the_table1_files_checked_early_are_those_it_writes():
+    assert cli.TABLE1 == makhzani_table1.COMMAND
+    assert cli.TABLE1_FILES == makhzani_table1.FILES
