@@ -215,11 +215,19 @@ def write_json(path, content):
     try:
         with os.fdopen(descriptor, "w") as file:
             file.write(text)
+        # mkstemp makes the file private (0600); give it the usual mode.
+        os.chmod(partial, 0o666 & ~_umask())
         os.replace(partial, path)
     except BaseException:
         os.remove(partial)
         raise
     return finite
+
+
+def _umask():
+    umask = os.umask(0o22)
+    os.umask(umask)
+    return umask
 
 
 def finite_or_none(content):

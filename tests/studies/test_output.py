@@ -133,3 +133,10 @@ def test_json_is_written_whole_or_not_at_all(tmp_path):
         _output.write_json(path, {"fine": 1.0, "broken": object()})
     assert json.loads(path.read_text()) == {"earlier": 1}
     assert os.listdir(tmp_path) == ["report.json"]
+
+
+def test_json_gets_the_mode_of_any_new_file(tmp_path):
+    _output.write_json(tmp_path / "report.json", {})
+    (tmp_path / "other").write_text("")
+    mode = (tmp_path / "report.json").stat().st_mode
+    assert mode == (tmp_path / "other").stat().st_mode
