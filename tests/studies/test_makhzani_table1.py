@@ -82,14 +82,18 @@ def test_a_result_it_did_not_write_is_refused_before_loading(
     assert (tmp_path / "result.json").read_text() == '{"mine": true}'
 
 
-def test_writes_the_result_and_a_tied_model(tmp_path, fast_probes):
+def test_full_data_writes_the_result_and_a_tied_model(
+    tmp_path, fast_probes, monkeypatch
+):
+    # `--data full` reads the file named by SPARSEKERAS_MNIST, as `compare`.
     data = _save_mnist(tmp_path / "stand_in.npz", 60_000)
+    monkeypatch.setenv("SPARSEKERAS_MNIST", data)
     out = os.path.join(tmp_path, "out")
     status = cli.main(
         [
             "makhzani-table1",
             "--data",
-            data,
+            "full",
             "--out",
             out,
             "--epochs",
@@ -106,6 +110,7 @@ def test_writes_the_result_and_a_tied_model(tmp_path, fast_probes):
     assert result["alpha"] in makhzani_table1.ALPHAS
     assert set(result["validation_errors"]) == {"1", "2", "3", "4"}
     settings = result["settings"]
+    assert settings["data"] == "full"
     assert settings["train_images"] == settings["validation_images"] == 200
     assert settings["epochs"] == 2
     assert settings["anneal_steps"] == 2  # 1 epoch of 2 steps of 128

@@ -149,8 +149,9 @@ ORIGINAL = Preset(
     epochs=100,
     source_epochs=500,
     epochs_reason=(
-        "the preset's default of 100 keeps the default run within about 5 "
-        "minutes on 2 CPU cores"
+        "the preset's default of 100 keeps the default run to a few minutes "
+        "on 2 CPU cores (README.md gives the measured time with its "
+        "command)"
     ),
     batch_size=100,
     train_images=10_000,
