@@ -2,30 +2,45 @@
 
 `sparsekeras compare` trains the five cases of the MNIST comparison and
 writes the report folder: every case's pictures and `.keras` model,
-`report.md` and `report.json`. Each subcommand is added by one `_add_*`
-function that sets its `handler`, called with the parsed arguments and the
-subcommand's parser (for `parser.error`), returning the exit status.
+`report.md` and `report.json`. `sparsekeras makhzani-table1` reproduces
+the k-sparse paper's Table 1. Each subcommand is added by one `_add_*`
+function that sets its `handler`, called with the parsed arguments and
+returning the exit status.
+
+Every error in what the user asked for is one line on stderr and exit
+status 2, checked before any data is loaded or any model trained where it
+can be; `--debug` shows the traceback instead. Output folders follow the
+rule of `studies._output` (docs/semantics.md, "Output folders").
+
+Under the console script (`sparsekeras_cli`), Keras and its backend are
+imported only when a command starts to train (`start_library`), so
+`--help` and argument errors answer at once, and the backend's own log
+lines are silenced unless `--verbose`.
 """
 
 import argparse
 import os
 import sys
 
-from sparsekeras.datasets.mnist import ENVIRONMENT_VARIABLE
-from sparsekeras.studies.five_cases import presets, registry
+from sparsekeras.studies import _output
+from sparsekeras.studies.five_cases import config, presets, registry
 
-MAX_SEED = 2**32 - 1
+MAX_SEED = config.MAX_SEED
+# Called with `verbose` by `start_library`: the `sparsekeras_cli` launcher
+# adds the deferred `__init__` of the `sparsekeras` package here.
+LIBRARY_LOADERS = []
+# The name `sparsekeras.datasets.mnist` reads; spelled here so that checking
+# the arguments needs no import of the datasets (and so of Keras).
+MNIST_VARIABLE = "SPARSEKERAS_MNIST"
+TABLE1 = "makhzani-table1"
+TABLE1_FILES = ("result.json", "model.keras")
 
 
-def _case_list(text):
-    try:
-        return [registry.lookup(name.strip()).key for name in text.split(",")]
-    except ValueError:
-        allowed = ", ".join(f"{c.letter}={c.key}" for c in registry.CASES)
-        raise argparse.ArgumentTypeError(
-            f"unknown case in {text!r}; expected letters or names among "
-            f"{allowed}"
-        ) from None
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line: no usage block."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message}\n")
 
 
 def _integer(text):
@@ -57,19 +72,42 @@ def _seed(text):
 
 def build_parser():
     """The argument parser of the `sparsekeras` command."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="sparsekeras",
         description="Sparse coding for Keras 3: tools around the library.",
     )
     commands = parser.add_subparsers(dest="command", required=True)
-    _add_compare(commands)
-    _add_makhzani_table1(commands)
+    common = _Parser(add_help=False)
+    common.add_argument(
+        "--overwrite",
+        action="store_true",
+        help=(
+            "replace files in --out that an earlier run of this command did "
+            "not write (symbolic links are replaced, never followed)"
+        ),
+    )
+    common.add_argument(
+        "--quiet", action="store_true", help="no progress bars or lines"
+    )
+    common.add_argument(
+        "--debug",
+        action="store_true",
+        help="show the Python traceback of an error",
+    )
+    common.add_argument(
+        "--verbose",
+        action="store_true",
+        help="keep the backend's own log lines (TensorFlow, absl, CUDA)",
+    )
+    _add_compare(commands, common)
+    _add_makhzani_table1(commands, common)
     return parser
 
 
-def _add_compare(commands):
+def _add_compare(commands, common):
     compare = commands.add_parser(
         "compare",
+        parents=[common],
         help="train and measure the five sparse-coding cases on MNIST",
         description=(
             "Trains (a) a plain autoencoder, (b) one with weight decay, (c) "
@@ -89,9 +127,10 @@ def _add_compare(commands):
     )
     compare.add_argument(
         "--cases",
-        type=_case_list,
-        default=list(registry.KEYS),
-        help="comma-separated letters or names (default: all five)",
+        default=",".join(registry.KEYS),
+        help=(
+            "comma-separated letters or names, each once (default: all five)"
+        ),
     )
     compare.add_argument(
         "--epochs",
@@ -100,7 +139,9 @@ def _add_compare(commands):
     )
     compare.add_argument("--batch-size", type=_positive_int)
     compare.add_argument(
-        "--units", type=_positive_int, help="hidden units of every case"
+        "--units",
+        type=_positive_int,
+        help=f"hidden units of every case (at most {config.MAX_UNITS})",
     )
     compare.add_argument(
         "--k", type=_positive_int, help="units kept per code in (d) and (e)"
@@ -113,7 +154,7 @@ def _add_compare(commands):
         default="embedded",
         help=(
             "'embedded' (the MNIST sample shipped in the package, default), "
-            "'full' (Keras's MNIST, or the .npz named by SPARSEKERAS_MNIST), "
+            f"'full' (Keras's MNIST, or the .npz named by {MNIST_VARIABLE}), "
             "or a path to an .npz with x_train, y_train, x_test, y_test"
         ),
     )
@@ -126,71 +167,56 @@ def _add_compare(commands):
         default=None,
         help="at most this many training steps per epoch (quick runs)",
     )
-    compare.add_argument(
-        "--quiet", action="store_true", help="no progress bars or lines"
-    )
-    compare.set_defaults(handler=_compare, parser=compare)
+    compare.set_defaults(handler=_compare)
 
 
-def _check_compare(args, parser):
-    """Everything `compare` can check before it trains or writes."""
-    if args.data not in ("embedded", "full") and not os.path.isfile(args.data):
-        parser.error(f"argument --data: no such file: {args.data!r}")
-    if args.data == "full" and os.environ.get(ENVIRONMENT_VARIABLE):
-        named = os.environ[ENVIRONMENT_VARIABLE]
+def _check_data(data, allowed=("embedded", "full")):
+    if data not in allowed and not os.path.isfile(data):
+        raise _output.UserError(f"argument --data: no such file: {data!r}")
+    if data == "full" and os.environ.get(MNIST_VARIABLE):
+        named = os.environ[MNIST_VARIABLE]
         if not os.path.isfile(named):
-            parser.error(
-                f"argument --data: {ENVIRONMENT_VARIABLE} names no file: "
-                f"{named!r}"
+            raise _output.UserError(
+                f"argument --data: {MNIST_VARIABLE} names no file: {named!r}"
             )
-    _check_out(args.out, parser)
-    chosen = presets.PRESETS[args.preset].with_overrides(
-        units=args.units, k=args.k
+
+
+def _resolve_compare(args):
+    """The run's `ComparisonConfig`, or a `UserError` naming the argument."""
+    _check_data(args.data)
+    try:
+        return config.ComparisonConfig.resolve(
+            preset=args.preset,
+            cases=args.cases,
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            units=args.units,
+            k=args.k,
+            seed=args.seed,
+            data=args.data,
+            max_steps=args.max_steps,
+            verbose=0 if args.quiet else 1,
+        )
+    except config.ConfigError as error:
+        argument = error.argument.replace("_", "-")
+        raise _output.UserError(f"argument --{argument}: {error}") from None
+
+
+def _compare(args):
+    chosen = _resolve_compare(args)
+    # Refused here, before Keras is imported or any data loaded.
+    _output.OutputFolder(
+        args.out, "compare", chosen.files(), overwrite=args.overwrite
     )
-    for key in args.cases:
-        settings = chosen.cases[key]
-        if settings.k is not None and settings.k > settings.units:
-            parser.error(
-                f"argument --k: case {key} keeps k={settings.k} units of "
-                f"{settings.units}; expected k <= units"
-            )
-
-
-def _check_out(out, parser):
-    path = os.path.abspath(out)
-    if os.path.exists(path) and not os.path.isdir(path):
-        parser.error(f"argument --out: not a folder: {out!r}")
-    parent = path
-    while not os.path.exists(parent):
-        parent = os.path.dirname(parent)
-    if not os.path.isdir(parent):
-        parser.error(f"argument --out: {parent!r} is a file, not a folder")
-    if not os.access(parent, os.W_OK):
-        parser.error(f"argument --out: cannot write in {parent!r}")
-
-
-def _compare(args, parser):
-    _check_compare(args, parser)
+    start_library(args.verbose)
     from sparsekeras.studies.five_cases import run
 
-    content = run.run_comparison(
-        args.out,
-        preset=args.preset,
-        cases=args.cases,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        units=args.units,
-        k=args.k,
-        seed=args.seed,
-        data=args.data,
-        max_steps=args.max_steps,
-        verbose=0 if args.quiet else 1,
-    )
+    content = run.compare(chosen, args.out, overwrite=args.overwrite)
     diverged = [c["key"] for c in content["cases"] if c["status"] != "trained"]
     if not args.quiet:
         for verdict in content["verdicts"]:
             print(f"{verdict['verdict']:>15}: {verdict['observation']}")
-        print(f"Report written to {args.out}/report.md")
+        print(f"Report written to {os.path.join(args.out, 'report.md')}")
     if diverged:
         print(
             "sparsekeras compare: diverged: " + ", ".join(diverged),
@@ -200,11 +226,10 @@ def _compare(args, parser):
     return 0
 
 
-def _add_makhzani_table1(commands):
-    from sparsekeras.studies import makhzani_table1 as table1
-
+def _add_makhzani_table1(commands, common):
     command = commands.add_parser(
         "makhzani-table1",
+        parents=[common],
         help="reproduce Makhzani & Frey's MNIST k-sparse result (Table 1)",
         description=(
             "Trains the tied k-sparse autoencoder (1000 units, k=25) on "
@@ -214,48 +239,110 @@ def _add_makhzani_table1(commands):
         ),
     )
     command.add_argument(
-        "--data", required=True, help="full MNIST .npz (60,000 train images)"
+        "--data",
+        help=(
+            "'full' (Keras's MNIST, or the .npz named by "
+            f"{MNIST_VARIABLE}), or a path to full MNIST as an .npz (60,000 "
+            "training images); with --quick, also 'embedded' (its default)"
+        ),
     )
-    command.add_argument("--out", default="makhzani-table1")
-    command.add_argument("--epochs", type=_positive_int, default=table1.EPOCHS)
     command.add_argument(
-        "--batch-size", type=_positive_int, default=table1.BATCH_SIZE
+        "--quick",
+        action="store_true",
+        help=(
+            "a check that the command runs, offline, in a minute or two: a "
+            "smaller train / validation split of the sample shipped in "
+            "sparsekeras (or of --data) and fewer epochs, each stated in "
+            "result.json's deviations"
+        ),
     )
-    command.add_argument("--seed", type=int, default=0)
+    command.add_argument(
+        "--out",
+        default="makhzani-table1",
+        help="output folder (default: makhzani-table1)",
+    )
+    command.add_argument(
+        "--epochs",
+        type=_positive_int,
+        help="training epochs (default: the run's, fewer with --quick)",
+    )
+    command.add_argument(
+        "--batch-size", type=_positive_int, help="default: the run's"
+    )
+    command.add_argument(
+        "--seed", type=_seed, default=0, help=f"0 to {MAX_SEED} (default 0)"
+    )
     command.add_argument(
         "--max-images",
         type=_positive_int,
         default=None,
         help="use only this many images of each part (quick checks only)",
     )
-    command.add_argument("--quiet", action="store_true")
-    command.set_defaults(handler=_run_makhzani_table1, parser=command)
+    command.set_defaults(handler=_run_makhzani_table1)
 
 
-def _run_makhzani_table1(args, parser):
+def _run_makhzani_table1(args):
+    data = args.data
+    if data is None:
+        if not args.quick:
+            raise _output.UserError(
+                "argument --data is required (or --quick, which runs on the "
+                "sample shipped in sparsekeras)"
+            )
+        data = "embedded"
+    _check_data(data, allowed=("embedded", "full"))
+    # Refused here, before Keras is imported or any data loaded.
+    _output.OutputFolder(
+        args.out, TABLE1, TABLE1_FILES, overwrite=args.overwrite
+    )
+    start_library(args.verbose)
     from sparsekeras.studies import makhzani_table1 as table1
 
     result = table1.run_table1(
-        args.data,
+        data,
         args.out,
         epochs=args.epochs,
-        batch_size=args.batch_size,
+        batch_size=args.batch_size or table1.BATCH_SIZE,
         seed=args.seed,
         max_images=args.max_images,
+        quick=args.quick,
+        overwrite=args.overwrite,
         verbose=0 if args.quiet else 1,
     )
     if not args.quiet:
         print(
             f"Test error {100 * result['test_error']:.2f}% with alpha="
-            f"{result['alpha']}; written to {args.out}/result.json"
+            f"{result['alpha']}; written to "
+            f"{os.path.join(args.out, 'result.json')}"
         )
     return 0
 
 
+def start_library(verbose=False):
+    """Runs what `LIBRARY_LOADERS` holds, once, before Keras is imported.
+
+    Called by a command when it starts to load data and train. Under the
+    `sparsekeras` console script (`sparsekeras_cli`), this imports the
+    library and its backend, quietly unless `verbose`; called in-process
+    (tests, `python -m sparsekeras.studies.cli`), the library is already
+    imported and this does nothing.
+    """
+    while LIBRARY_LOADERS:
+        LIBRARY_LOADERS.pop(0)(verbose)
+
+
 def main(argv=None):
     """Runs the `sparsekeras` command; returns its exit status."""
-    args = build_parser().parse_args(argv)
-    return args.handler(args, args.parser)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.handler(args)
+    except _output.UserError as error:
+        if args.debug:
+            raise
+        message = " ".join(str(error).split())
+        print(f"sparsekeras {args.command}: error: {message}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -21,32 +21,79 @@ def _save_mnist(path, train_images, seed=0):
     return str(path)
 
 
-def test_refuses_mnist_without_60000_training_images(tmp_path):
+def test_refuses_mnist_without_60000_training_images(tmp_path, capsys):
     (x_train, y_train), (x_test, y_test) = load_mnist(source="embedded")
     path = os.path.join(tmp_path, "sample.npz")
     np.savez(
         path, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test
     )
     out = os.path.join(tmp_path, "out")
-    with pytest.raises(ValueError, match="60,000 images"):
-        cli.main(["makhzani-table1", "--data", path, "--out", out])
+    assert cli.main(["makhzani-table1", "--data", path, "--out", out]) == 2
+    assert "the full 60,000" in capsys.readouterr().err
     assert not os.path.exists(out)
 
 
-def test_writes_the_result_and_a_tied_model(tmp_path, monkeypatch):
-    # A strong L2 penalty lets the probes converge at once on noise.
+@pytest.fixture
+def fast_probes(monkeypatch):
+    # A strong L2 penalty lets the probes converge at once.
     monkeypatch.setattr(
         makhzani_table1,
         "fit_probe",
         lambda codes, labels: instruments.LinearProbe(codes, labels, l2=1.0),
     )
+
+
+def test_quick_runs_offline_on_the_sample_and_states_its_deviations(
+    tmp_path, fast_probes
+):
+    out = tmp_path / "quick"
+    argv = ["makhzani-table1", "--quick", "--out", str(out), "--quiet"]
+    assert cli.main([*argv, "--epochs", "1", "--max-images", "100"]) == 0
+    result = json.loads((out / "result.json").read_text())
+    settings = result["settings"]
+    assert settings["data"] == "embedded" and settings["quick"] is True
+    assert settings["train_images"] == settings["validation_images"] == 100
+    assert "quick" in settings["deviations"]
+    assert settings["deviations"]["epochs"] == "1 instead of thousands"
+    assert (out / "model.keras").is_file()
+
+
+def test_quick_splits_the_sample_into_its_stated_parts():
+    train, valid, test = makhzani_table1.load_table1_mnist(
+        "embedded", quick=True
+    )
+    assert len(train[0]) == makhzani_table1.QUICK_TRAIN_IMAGES
+    assert len(valid[0]) == makhzani_table1.QUICK_VALIDATION_IMAGES
+    assert len(test[0]) == 2000
+    assert train[0].shape[1] == 784 and train[0].max() <= 1.0
+
+
+def test_a_result_it_did_not_write_is_refused_before_loading(
+    tmp_path, monkeypatch, capsys
+):
+    def refuse(*args, **kwargs):
+        raise AssertionError("loaded the data before checking --out")
+
+    monkeypatch.setattr(makhzani_table1, "load_mnist", refuse)
+    (tmp_path / "result.json").write_text('{"mine": true}')
+    argv = ["makhzani-table1", "--quick", "--out", str(tmp_path)]
+    assert cli.main(argv) == 2
+    assert "result.json" in capsys.readouterr().err
+    assert (tmp_path / "result.json").read_text() == '{"mine": true}'
+
+
+def test_full_data_writes_the_result_and_a_tied_model(
+    tmp_path, fast_probes, monkeypatch
+):
+    # `--data full` reads the file named by SPARSEKERAS_MNIST, as `compare`.
     data = _save_mnist(tmp_path / "stand_in.npz", 60_000)
+    monkeypatch.setenv("SPARSEKERAS_MNIST", data)
     out = os.path.join(tmp_path, "out")
     status = cli.main(
         [
             "makhzani-table1",
             "--data",
-            data,
+            "full",
             "--out",
             out,
             "--epochs",
@@ -63,6 +110,7 @@ def test_writes_the_result_and_a_tied_model(tmp_path, monkeypatch):
     assert result["alpha"] in makhzani_table1.ALPHAS
     assert set(result["validation_errors"]) == {"1", "2", "3", "4"}
     settings = result["settings"]
+    assert settings["data"] == "full"
     assert settings["train_images"] == settings["validation_images"] == 200
     assert settings["epochs"] == 2
     assert settings["anneal_steps"] == 2  # 1 epoch of 2 steps of 128

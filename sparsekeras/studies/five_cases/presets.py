@@ -150,7 +150,8 @@ ORIGINAL = Preset(
     source_epochs=500,
     epochs_reason=(
         "the preset's default of 100 trains a fifth as long (the report "
-        "gives this run's measured training time)"
+        "gives this run's training time; README.md the whole command's, "
+        "with the command that measured it)"
     ),
     batch_size=100,
     train_images=10_000,

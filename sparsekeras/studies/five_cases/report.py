@@ -4,11 +4,9 @@ The original comparison saw four things by eye. Each gets a rule, stated in
 `report.md` before any number, and is decided by it from the measurements.
 """
 
-import json
-import math
 import os
 
-from sparsekeras.studies import pictures
+from sparsekeras.studies import _output, pictures
 from sparsekeras.studies.five_cases import cases, registry
 from sparsekeras.studies.five_cases.cases import settings_used
 
@@ -244,14 +242,6 @@ def _blurrier(c, reader_on_originals):
     )
 
 
-def remove_stale(out_dir):
-    """Removes the report files an earlier run may have left in `out_dir`."""
-    for name in ("report.json", "report.md"):
-        path = os.path.join(out_dir, name)
-        if os.path.exists(path):
-            os.remove(path)
-
-
 def write(out_dir, settings, results, *, preset=None):
     """Writes `report.json` and `report.md` into `out_dir`.
 
@@ -270,21 +260,13 @@ def write(out_dir, settings, results, *, preset=None):
     """
     content = {
         "settings": settings,
-        "cases": [_finite_or_none(r.to_dict()) for r in results],
+        "cases": [r.to_dict() for r in results],
         "verdicts": verdicts(results, settings["reader_accuracy_on_originals"]),
     }
-    with open(os.path.join(out_dir, "report.json"), "w") as f:
-        json.dump(content, f, indent=2, allow_nan=False)
+    # Non-finite numbers (a diverged cost, a measure of one image) are null.
+    content = _output.write_json(os.path.join(out_dir, "report.json"), content)
     with open(os.path.join(out_dir, "report.md"), "w") as f:
         f.write(_markdown(content, results, preset))
-    return content
-
-
-def _finite_or_none(content):
-    # A diverged case can leave a NaN in its cost curve; JSON has no NaN.
-    content["cost_per_epoch"] = [
-        c if math.isfinite(c) else None for c in content["cost_per_epoch"]
-    ]
     return content
 
 

@@ -3,7 +3,9 @@
 `run_comparison` is what `sparsekeras compare` runs: for every chosen case
 it fits the model of its preset, measures its codes, filters and
 reconstructions on held-out test images, draws its pictures, saves the
-model as `<out>/<key>.keras`, and at the end writes the report.
+model as `<out>/<key>.keras`, and at the end writes the report. Its files
+reach the output folder only when the whole run has succeeded, and replace
+only what an earlier comparison wrote there (`studies._output`).
 """
 
 import dataclasses
@@ -16,8 +18,8 @@ import numpy as np
 
 from sparsekeras.datasets import load_mnist
 from sparsekeras.datasets.mnist import ENVIRONMENT_VARIABLE
-from sparsekeras.studies import instruments, pictures
-from sparsekeras.studies.five_cases import presets, registry, report
+from sparsekeras.studies import _output, instruments, pictures
+from sparsekeras.studies.five_cases import report
 from sparsekeras.studies.five_cases.cases import (
     build_case,
     codes_of,
@@ -25,99 +27,100 @@ from sparsekeras.studies.five_cases.cases import (
     filters_of,
     fit_quietly,
 )
+from sparsekeras.studies.five_cases.config import ComparisonConfig, case_files
 from sparsekeras.studies.five_cases.results import DIVERGED, CaseResult
 
 FILTERS_SHOWN = 100
 IMAGES_SHOWN = 10
+COMMAND = "compare"
 
 
-def run_comparison(
-    out_dir,
-    *,
-    preset="original",
-    cases=registry.KEYS,
-    epochs=None,
-    batch_size=None,
-    units=None,
-    k=None,
-    seed=0,
-    data="embedded",
-    max_steps=None,
-    verbose=1,
-):
+def run_comparison(out_dir, *, overwrite=False, **arguments):
     """Trains, measures, draws, saves and reports the chosen cases.
 
     Args:
         out_dir: folder for the pictures, models, `report.md` and
-            `report.json`; report files of an earlier run are removed first.
-        preset: `"original"` or `"paper"` (`presets.PRESETS`).
-        cases: keys of `registry.CASES`, in report order.
-        epochs, batch_size, units, k: override the preset's (`None` keeps
-            them).
-        seed: seed of initialisation and shuffling, the same for each case.
-        data: `"embedded"` (the sample shipped in the package), `"full"`
-            (the file named by `SPARSEKERAS_MNIST`, else Keras's MNIST; an
-            error if neither can be read), or a path to an `.npz`.
-        max_steps: if set, at most this many steps per epoch (smoke runs).
-        verbose: 1 shows Keras progress bars and one line per case; 0 is
-            silent.
+            `report.json`. The files of an earlier comparison there are
+            replaced; any other file in the way raises a `UserError`
+            before anything is loaded, unless `overwrite` is true.
+        overwrite: replace files in `out_dir` that an earlier comparison
+            did not write.
+        **arguments: the arguments of `ComparisonConfig.resolve`: `preset`,
+            `cases`, `epochs`, `batch_size`, `units`, `k`, `seed`, `data`,
+            `max_steps`, `verbose`.
 
     Returns:
         The report as a dict, the content of `report.json`.
     """
-    chosen = presets.PRESETS[preset].with_overrides(
-        epochs=epochs, batch_size=batch_size, units=units, k=k
+    config = ComparisonConfig.resolve(**arguments)
+    return compare(config, out_dir, overwrite=overwrite)
+
+
+def output_folder(config, out_dir, *, overwrite=False):
+    """The checked output folder of a run; a `UserError` if refused."""
+    return _output.OutputFolder(
+        out_dir, COMMAND, config.files(), overwrite=overwrite
     )
-    (x_train, y_train), (x_test, y_test), source = _load(data)
-    if chosen.train_images is not None:
-        x_train = x_train[: chosen.train_images]
-        y_train = y_train[: chosen.train_images]
-    os.makedirs(out_dir, exist_ok=True)
-    report.remove_stale(out_dir)
+
+
+def compare(config, out_dir, *, overwrite=False):
+    """`run_comparison` for a resolved `ComparisonConfig`."""
+    folder = output_folder(config, out_dir, overwrite=overwrite)
+    (x_train, y_train), (x_test, y_test), source = _load(config.data)
+    train_images = config.preset.train_images
+    if train_images is not None:
+        x_train, y_train = x_train[:train_images], y_train[:train_images]
     # A reader of raw pixels, to ask whether a case's reconstructions can
     # still be read as the digits they were.
     reader = instruments.NearestNeighbourReader(x_train, y_train)
     data_arrays = (x_train, y_train, x_test, y_test)
-    results = []
-    for key in cases:
-        result = _run_case(
-            key, chosen, data_arrays, reader, seed, max_steps, out_dir, verbose
+    with folder:
+        results = []
+        for name in config.cases:
+            result = _run_case(config, name, data_arrays, reader, folder)
+            results.append(result)
+            if config.verbose:
+                print(report.summary_line(result), flush=True)
+        measured = [r for r in results if r.measured]
+        pictures.save_cost_curve(
+            folder.path("cost_curves.png"),
+            {_panel(r): r.cost_per_epoch for r in measured},
+            panels=True,
+            ylabel={
+                _panel(r): cost_label(config.preset.cases[r.key])
+                for r in measured
+            },
+            title="Training cost per epoch, one panel per case",
         )
-        results.append(result)
-        if verbose:
-            print(report.summary_line(result), flush=True)
-    measured = [r for r in results if r.measured]
-    pictures.save_cost_curve(
-        os.path.join(out_dir, "cost_curves.png"),
-        {_panel(r): r.cost_per_epoch for r in measured},
-        panels=True,
-        ylabel={_panel(r): cost_label(chosen.cases[r.key]) for r in measured},
-        title="Training cost per epoch, one panel per case",
-    )
-    settings = {
-        "preset": chosen.name,
-        "epochs": chosen.epochs,
-        "batch_size": _one_or_each(
-            {key: chosen.batch_size_of(key) for key in cases}
-        ),
-        "units": _one_or_each({key: chosen.cases[key].units for key in cases}),
-        "k": _one_or_each(
-            {
-                key: chosen.cases[key].k
-                for key in cases
-                if chosen.cases[key].k is not None
-            }
-        ),
-        "seed": seed,
-        "data": source,
-        "train_images": int(len(x_train)),
-        "test_images": int(len(x_test)),
-        "max_steps": max_steps,
-        "keras": keras.version(),
-        "backend": keras.backend.backend(),
-        "reader_accuracy_on_originals": reader.accuracy(x_test, y_test),
-    }
-    return report.write(out_dir, settings, results, preset=chosen)
+        preset = config.preset
+        keys = config.keys
+        settings = {
+            "preset": preset.name,
+            "epochs": preset.epochs,
+            "batch_size": _one_or_each(
+                {key: preset.batch_size_of(key) for key in keys}
+            ),
+            "units": _one_or_each(
+                {key: preset.cases[key].units for key in keys}
+            ),
+            "k": _one_or_each(
+                {
+                    key: preset.cases[key].k
+                    for key in keys
+                    if preset.cases[key].k is not None
+                }
+            ),
+            "seed": config.seed,
+            "data": config.data,
+            "data_source": source,
+            "train_images": int(len(x_train)),
+            "test_images": int(len(x_test)),
+            "max_steps": config.max_steps,
+            "keras": keras.version(),
+            "backend": keras.backend.backend(),
+            "reader_accuracy_on_originals": reader.accuracy(x_test, y_test),
+        }
+        return report.write(folder.staging, settings, results, preset=preset)
 
 
 def _panel(result):
@@ -130,44 +133,60 @@ def _one_or_each(values):
 
 
 def _load(data):
-    if data == "embedded":
-        mnist = load_mnist(source="embedded")
-    elif data == "full":
-        # Full MNIST or an error: never the sample under the name "full".
-        from_file = os.environ.get(ENVIRONMENT_VARIABLE)
-        mnist = load_mnist(source="path" if from_file else "keras")
-    else:
-        mnist = load_mnist(data, source="path")
+    try:
+        if data == "embedded":
+            mnist = load_mnist(source="embedded")
+        elif data == "full":
+            # Full MNIST or an error: never the sample under the name "full".
+            from_file = os.environ.get(ENVIRONMENT_VARIABLE)
+            mnist = load_mnist(source="path" if from_file else "keras")
+        else:
+            mnist = load_mnist(data, source="path")
+    except Exception as error:
+        raise _output.UserError(_data_error(data, error)) from error
     (x_train, y_train), (x_test, y_test) = mnist
     return (
         (_flatten(x_train), y_train),
         (_flatten(x_test), y_test),
-        mnist.description,
+        mnist.source,
     )
+
+
+def _data_error(data, error):
+    reason = " ".join(str(error).split()) or type(error).__name__
+    if data == "full":
+        return (
+            f"--data full: could not load full MNIST ({reason}); without a "
+            f"network, set {ENVIRONMENT_VARIABLE} or pass --data PATH.npz, "
+            "or use --data embedded"
+        )
+    return f"--data {data!r}: could not load it ({reason})"
 
 
 def _flatten(images):
     return images.reshape(len(images), -1).astype("float32") / 255.0
 
 
-def _run_case(key, preset, data, reader, seed, max_steps, out_dir, verbose):
-    name = registry.lookup(key)
+def _run_case(config, name, data, reader, folder):
+    preset = config.preset
     x_train = data[0]
-    batch_size = preset.batch_size_of(key)
+    batch_size = preset.batch_size_of(name.key)
     steps = -(-len(x_train) // batch_size)
-    if max_steps is not None:
-        steps = min(steps, max_steps)
-    if verbose:
+    if config.max_steps is not None:
+        steps = min(steps, config.max_steps)
+    if config.verbose:
         print(f"\n({name.letter}) {name.title}", flush=True)
-    keras.utils.set_random_seed(seed)
+    keras.utils.set_random_seed(config.seed)
     case = build_case(
-        key,
-        preset.cases[key],
+        name.key,
+        preset.cases[name.key],
         training_steps=steps * preset.epochs,
-        seed=seed,
+        seed=config.seed,
     )
     images = x_train[: steps * batch_size]
-    costs, wall_time = fit(case, images, preset.epochs, batch_size, verbose)
+    costs, wall_time = fit(
+        case, images, preset.epochs, batch_size, config.verbose
+    )
     result = CaseResult(name.key, name.letter, name.title)
     result.cost_per_epoch = costs
     if not all(math.isfinite(c) for c in costs):
@@ -180,11 +199,18 @@ def _run_case(key, preset, data, reader, seed, max_steps, out_dir, verbose):
         convergence_epoch=instruments.convergence_epoch(costs),
         **measurements,
     )
+    files = case_files(name.key)
+    result.model = files.pop("model")
     result.pictures = draw(
-        name, case, preset.cases[key], data[2], costs, out_dir
+        name,
+        case,
+        config.preset.cases[name.key],
+        data[2],
+        costs,
+        folder.path,
+        files,
     )
-    result.model = f"{key}.keras"
-    case.model.save(os.path.join(out_dir, result.model))
+    case.model.save(folder.path(result.model))
     return result
 
 
@@ -248,28 +274,37 @@ def measure(case, data, reader):
     }
 
 
-def draw(name, case, case_settings, x_test, costs, out_dir):
-    """Draws a case's filters, reconstructions and cost; their file names."""
-    files = {
-        "filters": f"{name.key}_filters.png",
-        "reconstructions": f"{name.key}_reconstructions.png",
-        "cost": f"{name.key}_cost.png",
-    }
+def draw(name, case, case_settings, x_test, costs, path, files):
+    """Draws a case's filters, reconstructions and cost.
+
+    Args:
+        name: the case's `registry.CaseName`.
+        case: the trained `BuiltCase`.
+        x_test: the test images; the first few are shown.
+        case_settings: the case's `presets.CaseSettings` (the cost's unit).
+        costs: the cost of each epoch.
+        path: maps a file name to the path it is written to.
+        files: the file name of each picture, by kind (`filters`,
+            `reconstructions`, `cost`).
+
+    Returns:
+        `files`.
+    """
     shown = filters_of(case.model)[:, :FILTERS_SHOWN]
     pictures.save_filters(
-        os.path.join(out_dir, files["filters"]),
+        path(files["filters"]),
         shown,
         title=f"({name.letter}) {name.title}: first {shown.shape[1]} filters",
     )
     originals = x_test[:IMAGES_SHOWN]
     pictures.save_reconstructions(
-        os.path.join(out_dir, files["reconstructions"]),
+        path(files["reconstructions"]),
         originals,
         case.model.predict(originals, verbose=0),
         title=f"({name.letter}) {name.title}: originals above reconstructions",
     )
     pictures.save_cost_curve(
-        os.path.join(out_dir, files["cost"]),
+        path(files["cost"]),
         costs,
         ylabel=cost_label(case_settings),
         title=f"({name.letter}) {name.title}: training cost per epoch",

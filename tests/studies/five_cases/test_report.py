@@ -312,11 +312,3 @@ def test_a_diverged_case_is_reported_and_its_verdicts_not_measured(tmp_path):
         report.NOT_MEASURED
     ] * 4
     assert "**diverged**" in (tmp_path / "report.md").read_text()
-
-
-def test_remove_stale_deletes_an_earlier_report(tmp_path):
-    (tmp_path / "report.json").write_text("{}")
-    (tmp_path / "report.md").write_text("old")
-    report.remove_stale(tmp_path)
-    assert not (tmp_path / "report.json").exists()
-    assert not (tmp_path / "report.md").exists()
