@@ -31,7 +31,9 @@ class JumpReLU(keras.layers.Layer):
     multiplies θ's gradient by θ. The sparsity penalty of the paper is
     `l0` (with `ð H / ð θ = -(1 / ε) K(...)` and no gradient to `x`);
     `tanh_l0` is the smooth variant of Anthropic's January 2025 update.
-    Their coefficient and warm-up belong to the loss that adds them. See
+    Their coefficient and warm-up belong to the loss that adds them. Under
+    Adam a step moves log θ by about the learning rate, so θ by about θ
+    times it: a small θ learns slowly (SAELens PR #718). See
     [Sparse autoencoders](sparse-autoencoders.md).
 
     Args:
