@@ -1,0 +1,68 @@
+"""An exact top-k of rows whose last axis is split into equal shards."""
+
+import keras
+from keras import ops
+
+
+def sharded_top_k(x, k, shards, *, mesh=None, axis_name=None):
+    """The `k` largest entries of each row, found shard by shard.
+
+    The last axis of `size` entries is cut into `shards` blocks of `size /
+    shards`, in order. Each block's top `min(k, size / shards)` are its
+    candidates; the row's `k` largest lie among them, so the top `k` of the
+    candidates, with their indices mapped back into the whole row, are
+    exactly `ops.top_k(x, k)`'s values. Among equal values the lower index
+    comes first wherever `ops.top_k` does so (TensorFlow, JAX): each block
+    lists its ties lower index first and the blocks come in order, so the
+    indices are `ops.top_k`'s too.
+
+    With `mesh` and `axis_name`, the blocks are laid out one per device
+    along the mesh axis `axis_name` (so each device ranks its own block)
+    and the `shards * k` candidates are replicated before the merge, so no
+    `top_k` runs on an axis split across devices: XLA's partitioning of
+    such a `top_k` has given wrong values (jax issue #19271).
+
+    Args:
+        x: tensor of rank >= 2 whose last axis is known.
+        k: Python int, `0 < k <= size`.
+        shards: Python int dividing `size`.
+        mesh: a `keras.distribution.DeviceMesh`, or None.
+        axis_name: the name of the mesh axis that splits the last axis of
+            `x`, given with `mesh`.
+
+    Returns:
+        `(values, indices)` of shape `(..., k)`, indices as `int32`.
+    """
+    size = x.shape[-1]
+    if not 0 < k <= size:
+        raise ValueError(
+            f"Invalid value for `k`, expected 0 < k <= {size}, the last axis. "
+            f"Received: k={k!r}"
+        )
+    if size % shards:
+        raise ValueError(
+            "Invalid value for `shards`, expected a divisor of the last axis "
+            f"({size}). Received: shards={shards!r}"
+        )
+    block = size // shards
+    per_block = min(k, block)
+    leading = tuple(ops.shape(x)[:-1])
+    rank = len(leading)
+    blocks = ops.reshape(x, (*leading, shards, block))
+    blocks = _laid_out(blocks, mesh, [None] * rank + [axis_name, None])
+    values, local = ops.top_k(blocks, per_block)
+    offsets = ops.arange(0, size, block, dtype="int32")[:, None]
+    indices = ops.cast(local, "int32") + offsets
+    values = ops.reshape(values, (*leading, shards * per_block))
+    indices = ops.reshape(indices, (*leading, shards * per_block))
+    values = _laid_out(values, mesh, [None] * (rank + 1))
+    indices = _laid_out(indices, mesh, [None] * (rank + 1))
+    top, at = ops.top_k(values, k)
+    return top, ops.take_along_axis(indices, ops.cast(at, "int32"), axis=-1)
+
+
+def _laid_out(tensor, mesh, axes):
+    if mesh is None:
+        return tensor
+    layout = keras.distribution.TensorLayout(axes, mesh)
+    return keras.distribution.distribute_tensor(tensor, layout)
