@@ -414,7 +414,8 @@ def _fvu(target, prediction):
     all-reduce), so the replicas' mean loss is the global batch's.
     """
     error = _squared_error(target, prediction)
-    return ops.divide_no_nan(error, _variance(target))
+    (variance,), _ = _global_statistics([target])
+    return ops.divide_no_nan(error, variance)
 
 
 def _squared_error(target, prediction):
@@ -423,49 +424,54 @@ def _squared_error(target, prediction):
     return ops.mean(ops.sum(ops.square(error), axis=-1))
 
 
-def _variance(target):
-    """The total variance of the batch's rows (the global batch's)."""
-    synchronized = keras.backend.backend() == "tensorflow"
-    _, variance = ops.moments(
-        ops.cast(ops.stop_gradient(target), "float32"),
-        (0,),
-        synchronized=synchronized,
-    )
-    return ops.sum(variance)
-
-
-def _global_statistics(targets, fired):
+def _global_statistics(targets, fired=None):
     """The total variance of each target, and `fired`, over all replicas.
 
-    Under `tf.distribute` one all-reduce serves them all: the replicas'
-    sums (of rows, of squared rows, and the row count) are averaged by
-    `ops.moments(synchronized=True)` (a no-op with no strategy), and each
-    variance is `E[x^2] - E[x]^2` from them, as a synchronized `moments`
-    computes it; `fired` becomes the replicas' mean. Elsewhere, the batch's
-    `ops.moments`.
+    Two passes, so that data far from zero keeps its float32 precision
+    (`E[x^2] - E[x]^2` loses it all for an offset of 1000 and a spread
+    of 0.01): the global batch's mean of each target, then the mean of its
+    squared deviations from that mean. Under `tf.distribute` each pass is
+    one all-reduce of the replicas' sums, which also carries the row count
+    and `fired` (which becomes the replicas' mean); with no strategy, and
+    on JAX, whose `DataParallel` traces the global batch, the sums are the
+    batch's own.
 
     Returns:
         `(variances, fired)`, one variance (a float32 scalar) per target.
     """
     targets = [ops.cast(ops.stop_gradient(t), "float32") for t in targets]
-    if keras.backend.backend() != "tensorflow":
-        return [ops.sum(ops.moments(t, (0,))[1]) for t in targets], fired
     rows = ops.cast(ops.shape(targets[0])[0], "float32")
-    parts = [ops.reshape(rows, (1,)), fired]
-    for target in targets:
-        parts += [ops.sum(target, axis=0), ops.sum(ops.square(target), axis=0)]
-    packed, _ = ops.moments(
-        ops.concatenate(parts)[None], (0,), synchronized=True
-    )
+    fired = ops.zeros((0,), "float32") if fired is None else fired
     units = fired.shape[0]
-    rows, fired = packed[0], packed[1 : 1 + units]
-    sums = ops.split(packed[1 + units :], 2 * len(targets))
-    variances = []
-    for total, squares in zip(sums[::2], sums[1::2], strict=True):
-        mean = ops.divide_no_nan(total, rows)
-        variance = ops.divide_no_nan(squares, rows) - ops.square(mean)
-        variances.append(ops.sum(ops.maximum(variance, 0.0)))
-    return variances, fired
+    first = _replica_mean(
+        ops.concatenate(
+            [ops.reshape(rows, (1,)), fired]
+            + [ops.sum(target, axis=0) for target in targets]
+        )
+    )
+    rows, fired = first[0], first[1 : 1 + units]
+    means = ops.split(first[1 + units :] / rows, len(targets))
+    squares = _replica_mean(
+        ops.stack(
+            [
+                ops.sum(ops.square(target - mean))
+                for target, mean in zip(targets, means, strict=True)
+            ]
+        )
+    )
+    return ops.unstack(squares / rows), fired
+
+
+def _replica_mean(vector):
+    """The mean over `tf.distribute` replicas of a float32 vector.
+
+    `ops.moments(synchronized=True)` all-reduces it (a no-op with no
+    strategy); other backends have no replicas inside a step.
+    """
+    if keras.backend.backend() != "tensorflow":
+        return vector
+    mean, _ = ops.moments(vector[None], (0,), synchronized=True)
+    return mean
 
 
 def _geometric_median(x, start, iterations=100):

@@ -319,6 +319,34 @@ def test_evaluate_and_predict_give_the_reconstruction(trained):
     assert logs["fvu"] == pytest.approx(logs["loss"], rel=1e-4)
 
 
+def _predicting_the_mean(x):
+    """A model whose codes are all 0, so that it predicts `b_pre`, x's mean."""
+    sae = SparseAutoencoder(UNITS, K, pre_bias="mean", aux_k=0)
+    sae.adapt(x)
+    sae.encoder_bias.assign(np.full(UNITS, -1e6, "float32"))
+    sae.compile(optimizer=keras.optimizers.SGD(0.0))
+    return sae
+
+
+@pytest.mark.parametrize("std", [1.0, 0.01])
+def test_fvu_of_the_mean_is_one_for_data_far_from_zero(std):
+    rng = np.random.default_rng(4)
+    x = (1000.0 + std * rng.normal(size=(4096, INPUT_DIM))).astype("float32")
+    sae = _predicting_the_mean(x)
+    history = sae.fit(x, batch_size=1024, epochs=1, verbose=0, shuffle=False)
+    logs = sae.evaluate(x, batch_size=1024, verbose=0, return_dict=True)
+    assert history.history["fvu"][-1] == pytest.approx(1.0, abs=1e-3)
+    assert logs["fvu"] == pytest.approx(1.0, abs=1e-3)
+    # The loss is the mean of each batch's FVU, about its own batch mean.
+    mean = _numpy(sae.pre_encoder_bias).astype("float64")
+    batches = x.astype("float64").reshape(4, 1024, INPUT_DIM)
+    errors = np.sum((batches - mean) ** 2, axis=(1, 2))
+    variances = np.sum((batches - batches.mean(1, keepdims=True)) ** 2, (1, 2))
+    expected = np.mean(errors / variances)
+    assert history.history["loss"][-1] == pytest.approx(expected, abs=1e-3)
+    assert logs["loss"] == pytest.approx(expected, abs=1e-3)
+
+
 @pytest.mark.parametrize(
     "kwargs, error",
     [
