@@ -86,3 +86,12 @@ def test_fvu_of_the_mean_is_one_for_data_far_from_zero(std):
     for batch in np.split(np.arange(len(x)), 16):
         metric.update_state(x[batch], mean[batch])
     assert _result(metric) == pytest.approx(1.0, abs=1e-3)
+
+
+def test_fvu_without_variance_is_undefined_never_zero():
+    metric = FVU()
+    metric.update_state(np.ones((1, 3)), np.zeros((1, 3)))
+    assert _result(metric) == np.inf
+    metric.reset_state()
+    metric.update_state(np.ones((4, 3)), np.ones((4, 3)))
+    assert np.isnan(_result(metric))

@@ -244,9 +244,12 @@ class SparseAutoencoder(keras.Model):
         )
         dead = self._track_dead_latents(fired, ops.shape(x)[0])
         error = _squared_error(x, reconstruction)
-        loss = ops.divide_no_nan(error, variances[0])
+        # Undefined (inf or NaN) for a batch without variance, never 0.
+        loss = ops.divide(error, variances[0])
         if auxk:
             aux_error = self._aux_error(x, residual, pre, dead, decoder)
+            # A residual without variance leaves dead latents nothing to
+            # explain: no AuxK term.
             aux = ops.divide_no_nan(aux_error, variances[1])
             loss = loss + self.aux_coefficient * aux
         self.add_loss(loss)
@@ -257,6 +260,33 @@ class SparseAutoencoder(keras.Model):
             "l0": ops.sum(nonzero, axis=-1),
             "dead_fraction": dead_fraction,
         }
+
+    def fit(self, x=None, y=None, batch_size=None, *args, **kwargs):
+        """Trains on `x` alone; see `keras.Model.fit`.
+
+        Each batch's loss is divided by the batch's variance, which one
+        row, or identical rows, do not have. So array data that would
+        leave a batch of one row (`batch_size=1`, or a last batch of one,
+        in training or in `validation_split`'s rows), or whose rows are all
+        equal, is refused with a `ValueError`; a batch without variance
+        from a dataset gives an inf or NaN loss, never 0.
+        """
+        if _is_array(x):
+            _check_batches(
+                x, batch_size, kwargs.get("validation_split", 0.0), "fit"
+            )
+            _check_variance(x)
+        return super().fit(x, y, batch_size, *args, **kwargs)
+
+    def evaluate(self, x=None, y=None, batch_size=None, *args, **kwargs):
+        """Evaluates on `x` alone; see `keras.Model.evaluate`.
+
+        Array data that would leave a batch of one row, whose loss (an
+        FVU) is undefined, is refused with a `ValueError`.
+        """
+        if _is_array(x):
+            _check_batches(x, batch_size, 0.0, "evaluate")
+        return super().evaluate(x, y, batch_size, *args, **kwargs)
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
         if isinstance(y_pred, dict):
@@ -411,11 +441,47 @@ def _fvu(target, prediction):
     """Squared error over the variance of `target`, both batch means.
 
     Under `tf.distribute` the variance is the global batch's (an
-    all-reduce), so the replicas' mean loss is the global batch's.
+    all-reduce), so the replicas' mean loss is the global batch's. Without
+    variance (one row, identical rows) it is inf or NaN, never 0.
     """
     error = _squared_error(target, prediction)
     (variance,), _ = _global_statistics([target])
-    return ops.divide_no_nan(error, variance)
+    return ops.divide(error, variance)
+
+
+def _is_array(x):
+    return isinstance(x, np.ndarray) or ops.is_tensor(x)
+
+
+def _check_batches(x, batch_size, validation_split, method):
+    """Refuses array data that `method` would cut into a batch of one row.
+
+    As Keras does: batches of `batch_size` (32 when not given) rows, the
+    last `validation_split` of the rows apart.
+    """
+    rows = int(x.shape[0])
+    batch = 32 if batch_size is None else batch_size
+    held_out = rows - int(np.floor(rows * (1.0 - validation_split)))
+    for part in (rows - held_out, held_out):
+        if part > 0 and (batch == 1 or part % batch == 1):
+            raise ValueError(
+                f"Invalid value for `batch_size` in `{method}`, expected a "
+                "size that leaves no batch of one row: the loss divides "
+                "by each batch's variance, which one row does not have. "
+                "Choose another `batch_size` or drop a row. Received: "
+                f"batch_size={batch_size!r} for {part} rows"
+            )
+
+
+def _check_variance(x):
+    """Refuses array data whose rows are all equal (no variance)."""
+    x = np.asarray(x)
+    if x.shape[0] > 0 and np.array_equal(x.max(axis=0), x.min(axis=0)):
+        raise ValueError(
+            "Invalid value for `x`, expected rows that are not all equal: "
+            "the loss divides by the batch's variance, which is 0. "
+            f"Received: x of shape {x.shape} with every row equal"
+        )
 
 
 def _squared_error(target, prediction):

@@ -348,6 +348,40 @@ def test_fvu_of_the_mean_is_one_for_data_far_from_zero(std):
 
 
 @pytest.mark.parametrize(
+    "rows, batch_size, split",
+    [(32, 1, 0.0), (33, 16, 0.0), (1, None, 0.0), (41, 8, 0.2)],
+)
+def test_batch_of_one_is_refused_in_fit(rows, batch_size, split):
+    sae = _adapted()
+    sae.compile(optimizer="adam")
+    with pytest.raises(ValueError, match="batch_size.*one row"):
+        sae.fit(
+            _data(rows),
+            batch_size=batch_size,
+            validation_split=split,
+            verbose=0,
+        )
+    with pytest.raises(ValueError, match="batch_size.*one row"):
+        sae.evaluate(_data(rows), batch_size=batch_size, verbose=0)
+
+
+def test_data_without_variance_is_refused_in_fit():
+    sae = _adapted()
+    sae.compile(optimizer="adam")
+    with pytest.raises(ValueError, match="every row equal"):
+        sae.fit(np.ones((32, INPUT_DIM), "float32"), verbose=0)
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_loss_of_a_batch_without_variance_is_undefined_never_zero(training):
+    sae = _adapted(aux_k=0)
+    for x in (_data(1), np.ones((4, INPUT_DIM), "float32")):
+        sae(x, training=training)
+        (loss,) = sae.losses
+        assert not np.isfinite(float(_numpy(loss)))
+
+
+@pytest.mark.parametrize(
     "kwargs, error",
     [
         ({"units": 0, "k": 1}, ValueError),
