@@ -303,7 +303,7 @@ class SparseAutoencoder(keras.Model):
     def _encode(self, x, training):
         pre = ops.matmul(self._centered(x), self.encoder_kernel)
         pre = pre + self._encoder_bias()
-        return self.selection(ops.relu(pre), training=training), pre
+        return self.selection(_relu(pre), training=training), pre
 
     def _decode(self, codes, decoder):
         outputs = ops.matmul(codes, decoder)
@@ -447,6 +447,15 @@ def _fvu(target, prediction):
     error = _squared_error(target, prediction)
     (variance,), _ = _global_statistics([target])
     return ops.divide(error, variance)
+
+
+def _relu(x):
+    """`max(x, 0)` that keeps NaN, as `ops.relu` does not everywhere.
+
+    TensorFlow's graph optimiser fuses a matmul, an add and a ReLU into one
+    oneDNN kernel, whose ReLU turns NaN into 0; a `where` is not fused.
+    """
+    return ops.where(x < 0, ops.zeros((), x.dtype), x)
 
 
 def _is_array(x):

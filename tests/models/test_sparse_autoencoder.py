@@ -381,6 +381,15 @@ def test_loss_of_a_batch_without_variance_is_undefined_never_zero(training):
         assert not np.isfinite(float(_numpy(loss)))
 
 
+def test_predict_of_a_nan_row_is_nan(trained):
+    sae, _ = trained
+    x = _data(4, seed=5)
+    x[1, 2] = np.nan
+    for outputs in (sae.predict(x, verbose=0), _numpy(sae(x))):
+        assert np.all(np.isnan(outputs[1]))
+        assert np.all(np.isfinite(np.delete(outputs, 1, axis=0)))
+
+
 @pytest.mark.parametrize(
     "kwargs, error",
     [
