@@ -32,7 +32,10 @@ class SparseAutoencoder(keras.Model):
     dead latents' ReLU pre-activations. A latent is dead once it has not
     fired (been nonzero) for `dead_after` training samples: the weight
     `samples_since_fired` (saturating at `dead_after`) tracks it, over the
-    global batch under a distribution. Each mitigation is switchable; see
+    global batch under a distribution. Calling the model gives the
+    reconstruction, in training or not, so it nests in other models (whose
+    loss adds to its own); `compile` takes no `loss` and `fit` no `y`. Each
+    mitigation is switchable; see
     [Sparse autoencoders](sparse-autoencoders.md) for what each does,
     its measured share, and distribution.
 
@@ -227,14 +230,22 @@ class SparseAutoencoder(keras.Model):
         return self._decode(codes, self._decoder(False))
 
     def call(self, inputs, training=None):
+        """The reconstruction `x_hat`, in training and out of it.
+
+        Adds the loss (in training FVU + AuxK, which also updates the
+        dead-latent count; otherwise the FVU) with `add_loss`, so that a
+        model that nests this one trains on it as well.
+        """
         x = self._as_float(inputs)
         codes, pre = self._encode(x, training)
         decoder = self._decoder(training)
         reconstruction = self._decode(codes, decoder)
+        nonzero = ops.cast(ops.not_equal(codes, 0), "float32")
+        # Read by `compute_loss`, in the same traced step.
+        self._nonzeros_per_row = ops.sum(nonzero, axis=-1)
         if not training:
             self.add_loss(_fvu(x, reconstruction))
             return reconstruction
-        nonzero = ops.cast(ops.not_equal(codes, 0), "float32")
         auxk = self.aux_coefficient > 0 and self._aux_k > 0
         residual = ops.stop_gradient(x - reconstruction) if auxk else None
         # Whether each latent fired on this replica's rows.
@@ -253,16 +264,36 @@ class SparseAutoencoder(keras.Model):
             aux = ops.divide_no_nan(aux_error, variances[1])
             loss = loss + self.aux_coefficient * aux
         self.add_loss(loss)
-        dead_fraction = ops.mean(ops.cast(self._dead(), "float32"))
-        return {
-            "reconstruction": reconstruction,
-            "codes": codes,
-            "l0": ops.sum(nonzero, axis=-1),
-            "dead_fraction": dead_fraction,
-        }
+        return reconstruction
+
+    def compile(self, optimizer="rmsprop", loss=None, *args, **kwargs):
+        """Configures training; see `keras.Model.compile`.
+
+        The model trains on its own loss (added in `call`), so `loss` must
+        be `None`: a `ValueError` otherwise. To add a loss of your own,
+        nest the model in another (`keras.Sequential([sae])`), whose loss
+        sees the reconstruction.
+        """
+        if loss is not None:
+            raise ValueError(
+                "Invalid value for `loss`, expected `None`: "
+                "`SparseAutoencoder` trains on its own loss (FVU + "
+                "aux_coefficient * AuxK). To add another, nest the model "
+                f"in another model and compile that. Received: loss={loss!r}"
+            )
+        super().compile(optimizer, loss, *args, **kwargs)
+
+    def compile_from_config(self, config):
+        # Keras's, which skips a model whose `compile` is overridden.
+        self.compile(**keras.saving.deserialize_keras_object(config))
+        if self.built:
+            self.optimizer.build(self.trainable_variables)
 
     def fit(self, x=None, y=None, batch_size=None, *args, **kwargs):
         """Trains on `x` alone; see `keras.Model.fit`.
+
+        The target is `x` itself: a `y` (or a dataset that yields targets)
+        is refused with a `ValueError`, rather than ignored.
 
         Each batch's loss is divided by the batch's variance, which one
         row, or identical rows, do not have. So array data that would
@@ -271,6 +302,7 @@ class SparseAutoencoder(keras.Model):
         equal, is refused with a `ValueError`; a batch without variance
         from a dataset gives an inf or NaN loss, never 0.
         """
+        _check_no_targets(y, "fit")
         if _is_array(x):
             _check_batches(
                 x, batch_size, kwargs.get("validation_split", 0.0), "fit"
@@ -284,17 +316,29 @@ class SparseAutoencoder(keras.Model):
         Array data that would leave a batch of one row, whose loss (an
         FVU) is undefined, is refused with a `ValueError`.
         """
+        _check_no_targets(y, "evaluate")
         if _is_array(x):
             _check_batches(x, batch_size, 0.0, "evaluate")
         return super().evaluate(x, y, batch_size, *args, **kwargs)
 
+    def compute_loss(
+        self, x=None, y=None, y_pred=None, sample_weight=None, training=True
+    ):
+        _check_no_targets(y, "fit` or `evaluate")
+        nonzeros = self.__dict__.pop("_nonzeros_per_row", None)
+        if training and nonzeros is not None:
+            # Here rather than in `compute_metrics`: on JAX only this runs
+            # in the traced call's scope.
+            self.l0_tracker.update_state(nonzeros)
+            self.dead_tracker.update_state(
+                ops.mean(ops.cast(self._dead(), "float32"))
+            )
+        return super().compute_loss(
+            x, y, y_pred, sample_weight, training=training
+        )
+
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
-        if isinstance(y_pred, dict):
-            self.fvu_tracker.update_state(x, y_pred["reconstruction"])
-            self.l0_tracker.update_state(y_pred["l0"])
-            self.dead_tracker.update_state(y_pred["dead_fraction"])
-        else:
-            self.fvu_tracker.update_state(x, y_pred)
+        self.fvu_tracker.update_state(x, y_pred)
         return self.get_metrics_result()
 
     def _as_float(self, x):
@@ -456,6 +500,15 @@ def _relu(x):
     oneDNN kernel, whose ReLU turns NaN into 0; a `where` is not fused.
     """
     return ops.where(x < 0, ops.zeros((), x.dtype), x)
+
+
+def _check_no_targets(y, method):
+    if y is not None:
+        raise ValueError(
+            f"Invalid value for `y` in `{method}`, expected `None`: "
+            "`SparseAutoencoder` reconstructs its inputs and trains on them "
+            f"alone. Received: y of type {type(y).__name__}"
+        )
 
 
 def _is_array(x):

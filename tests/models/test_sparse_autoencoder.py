@@ -390,6 +390,45 @@ def test_predict_of_a_nan_row_is_nan(trained):
         assert np.all(np.isfinite(np.delete(outputs, 1, axis=0)))
 
 
+def test_call_returns_the_reconstruction_in_and_out_of_training():
+    sae = _adapted()
+    x = _data(8)
+    for training in (True, False):
+        outputs = sae(x, training=training)
+        assert tuple(outputs.shape) == x.shape
+
+
+def test_nested_model_trains_on_the_reconstruction_and_the_sae_loss():
+    sae = _adapted(aux_k=0)
+    x = _data(32, seed=6)
+    model = keras.Sequential([keras.Input((INPUT_DIM,)), sae])
+    model.compile(optimizer=keras.optimizers.SGD(0.0), loss="mse")
+    model.fit(x, x, batch_size=32, epochs=1, verbose=0)
+    logs = model.evaluate(x, x, batch_size=32, verbose=0, return_dict=True)
+    reconstruction = _numpy(sae(x)).astype("float64")
+    error = (x - reconstruction) ** 2
+    fvu = np.sum(error) / np.sum((x - x.mean(0)) ** 2)
+    assert logs["loss"] == pytest.approx(np.mean(error) + fvu, rel=1e-4)
+    inputs = keras.Input((INPUT_DIM,))
+    outer = keras.Model(inputs, keras.layers.Dense(3)(sae(inputs)))
+    assert outer.predict(x, verbose=0).shape == (32, 3)
+
+
+def test_compile_with_a_loss_is_refused():
+    with pytest.raises(ValueError, match="loss.*own loss"):
+        _adapted().compile(optimizer="adam", loss="mse")
+
+
+def test_fit_with_targets_is_refused():
+    sae = _adapted()
+    sae.compile(optimizer="adam")
+    x = _data(32)
+    with pytest.raises(ValueError, match="`y`.*expected `None`"):
+        sae.fit(x, x, verbose=0)
+    with pytest.raises(ValueError, match="`y`.*expected `None`"):
+        sae.evaluate(x, x, verbose=0)
+
+
 @pytest.mark.parametrize(
     "kwargs, error",
     [
