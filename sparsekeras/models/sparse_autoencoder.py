@@ -326,9 +326,10 @@ class SparseAutoencoder(keras.Model):
     ):
         _check_no_targets(y, "fit` or `evaluate")
         nonzeros = self.__dict__.pop("_nonzeros_per_row", None)
-        if training and nonzeros is not None:
-            # Here rather than in `compute_metrics`: on JAX only this runs
-            # in the traced call's scope.
+        if nonzeros is not None:
+            # In training and inference alike (docs/semantics.md). Here
+            # rather than in `compute_metrics`: on JAX only this runs in
+            # the traced call's scope.
             self.l0_tracker.update_state(nonzeros)
             self.dead_tracker.update_state(
                 ops.mean(ops.cast(self._dead(), "float32"))

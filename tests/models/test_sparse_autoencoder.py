@@ -126,6 +126,36 @@ def test_counts_samples_since_each_latent_fired():
     assert history.history["dead_fraction"][-1] == pytest.approx(dead)
 
 
+def test_evaluate_and_validation_report_l0_and_dead_fraction_as_training():
+    x = _data(48)
+    keras.utils.set_random_seed(0)
+    sae = SparseAutoencoder(UNITS, K, dead_after=40, aux_k=0, pre_bias=None)
+    sae.build((None, INPUT_DIM))
+    # Latents 0 and 1 never fire: dead after 40 samples.
+    bias = np.zeros(UNITS, "float32")
+    bias[:2] = -1e6
+    sae.encoder_bias.assign(bias)
+    sae.compile(optimizer=keras.optimizers.SGD(0.0))
+    history = sae.fit(
+        x, batch_size=16, epochs=1, verbose=0, validation_data=(x,)
+    )
+    logs = sae.evaluate(x, batch_size=16, verbose=0, return_dict=True)
+    dead = np.mean(_numpy(sae.samples_since_fired) >= 40)
+    assert dead > 0
+    l0 = np.mean(np.count_nonzero(_numpy(sae.encode(x)), axis=1))
+    for reported in (
+        logs,
+        {
+            k[4:]: v[-1]
+            for k, v in history.history.items()
+            if k.startswith("val_")
+        },
+    ):
+        assert reported["dead_fraction"] == pytest.approx(dead)
+        assert reported["l0"] == pytest.approx(l0)
+    assert history.history["dead_fraction"][-1] == pytest.approx(dead)
+
+
 def _numpy_loss(sae, x, dead, residual=None, **weights):
     """Gao et al.'s loss, transcribed in NumPy from the model's weights.
 
