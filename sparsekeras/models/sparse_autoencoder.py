@@ -7,17 +7,20 @@ import numpy as np
 from keras import ops
 
 from sparsekeras._validation import (
+    INT32_MAX,
     check_bool,
     check_choice,
     check_float,
     check_int,
 )
+from sparsekeras.layers._step import add_step_counter
 from sparsekeras.layers.batch_top_k import BatchTopK
 from sparsekeras.layers.ksparse import KSparse
 from sparsekeras.metrics import FVU
 
 ACTIVATIONS = ("topk", "batch_topk")
 PRE_BIASES = ("geometric_median", "mean", None)
+DEAD_AFTER_MAX = 2**30
 
 
 @keras.saving.register_keras_serializable(package="sparsekeras")
@@ -52,8 +55,8 @@ class SparseAutoencoder(keras.Model):
             parallel to each column is removed.
         pre_bias: `"geometric_median"` (default), `"mean"` or `None`. A
             trainable `b_pre`, set from data by `adapt(x)`; `None`: none.
-        dead_after: positive integer, default `100_000`: the samples after
-            which a latent that has not fired is dead.
+        dead_after: integer in `[1, 2**30]`, default `100_000`: the
+            samples after which a latent that has not fired is dead.
         aux_k: integer >= 0 or `None` (default: half the input size, at
             most `units`): dead latents used by AuxK; `0` turns AuxK off.
         aux_coefficient: number >= 0, default `1/32`.
@@ -106,7 +109,10 @@ class SparseAutoencoder(keras.Model):
             "unit_norm_decoder", unit_norm_decoder
         )
         self.pre_bias = check_choice("pre_bias", pre_bias, PRE_BIASES)
-        self.dead_after = check_int("dead_after", dead_after, minimum=1)
+        # At most 2**30, so that the int32 count plus a batch cannot wrap.
+        self.dead_after = check_int(
+            "dead_after", dead_after, minimum=1, maximum=DEAD_AFTER_MAX
+        )
         self.aux_k = check_int("aux_k", aux_k, minimum=0, allow_none=True)
         self.aux_coefficient = check_float(
             "aux_coefficient", aux_coefficient, minimum=0.0
@@ -161,34 +167,14 @@ class SparseAutoencoder(keras.Model):
             self.pre_encoder_bias = self.add_weight(
                 name="pre_encoder_bias", shape=(input_dim,), initializer="zeros"
             )
-        self.samples_since_fired = self.add_weight(
-            name="samples_since_fired",
-            shape=(self.units,),
-            initializer="zeros",
-            dtype="int32",
-            trainable=False,
-            autocast=False,
-            aggregation="only_first_replica",
+        self.samples_since_fired = add_step_counter(
+            self, "samples_since_fired", (self.units,), "int32"
         )
-        self.samples_seen = self.add_weight(
-            name="samples_seen",
-            shape=(),
-            initializer="zeros",
-            dtype="int32",
-            trainable=False,
-            autocast=False,
-            aggregation="only_first_replica",
-        )
+        self.samples_seen = add_step_counter(self, "samples_seen", (), "int32")
         # The last step's global batch: under tf.distribute each replica
         # assigns its rows and the "sum" aggregation adds them up.
-        self.batch_samples = self.add_weight(
-            name="batch_samples",
-            shape=(),
-            initializer="zeros",
-            dtype="float32",
-            trainable=False,
-            autocast=False,
-            aggregation="sum",
+        self.batch_samples = add_step_counter(
+            self, "batch_samples", (), "float32", aggregation="sum"
         )
         self.selection.build((None, self.units))
         self.fvu_tracker.build(input_dim)
@@ -404,7 +390,9 @@ class SparseAutoencoder(keras.Model):
         self.batch_samples.assign(ops.cast(rows, "float32"))
         # A copy: on TensorFlow `convert_to_tensor` gives the variable.
         batch = ops.cast(ops.copy(self.batch_samples), "int32")
-        self.samples_seen.assign_add(batch)
+        # Saturates at 2**31 - 1 rather than wrapping negative.
+        room = INT32_MAX - ops.convert_to_tensor(self.samples_seen)
+        self.samples_seen.assign_add(ops.minimum(batch, room))
         since = ops.minimum(self.samples_since_fired + batch, self.dead_after)
         self.samples_since_fired.assign(
             ops.where(fired > 0, ops.zeros_like(since), since)

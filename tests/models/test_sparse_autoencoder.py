@@ -126,6 +126,25 @@ def test_counts_samples_since_each_latent_fired():
     assert history.history["dead_fraction"][-1] == pytest.approx(dead)
 
 
+def test_counters_saturate_rather_than_wrap():
+    x = _data(32)
+    keras.utils.set_random_seed(0)
+    sae = SparseAutoencoder(UNITS, K, dead_after=2**30, aux_k=0, pre_bias=None)
+    sae.build((None, INPUT_DIM))
+    bias = np.zeros(UNITS, "float32")
+    bias[:2] = -1e6
+    sae.encoder_bias.assign(bias)
+    since = np.zeros(UNITS, "int32")
+    since[:2] = 2**30 - 3
+    sae.samples_since_fired.assign(since)
+    sae.samples_seen.assign(2**31 - 20)
+    sae.compile(optimizer=keras.optimizers.SGD(0.0))
+    history = sae.fit(x, batch_size=16, epochs=1, verbose=0)
+    np.testing.assert_array_equal(_numpy(sae.samples_since_fired)[:2], 2**30)
+    assert int(_numpy(sae.samples_seen)) == 2**31 - 1
+    assert history.history["dead_fraction"][-1] == pytest.approx(2 / UNITS)
+
+
 def test_evaluate_and_validation_report_l0_and_dead_fraction_as_training():
     x = _data(48)
     keras.utils.set_random_seed(0)
@@ -468,6 +487,8 @@ def test_fit_with_targets_is_refused():
         ({"units": 4, "k": 1, "activation": "relu"}, ValueError),
         ({"units": 4, "k": 1, "pre_bias": "median"}, ValueError),
         ({"units": 4, "k": 1, "dead_after": 0}, ValueError),
+        ({"units": 4, "k": 1, "dead_after": 2**30 + 1}, ValueError),
+        ({"units": 4, "k": 1, "dead_after": 2**31 - 1}, ValueError),
         ({"units": 4, "k": 1, "aux_k": -1}, ValueError),
         ({"units": 4, "k": 1, "aux_coefficient": -1.0}, ValueError),
         ({"units": 4, "k": 1, "tied_init": 1}, TypeError),
