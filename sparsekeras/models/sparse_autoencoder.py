@@ -190,14 +190,17 @@ class SparseAutoencoder(keras.Model):
         """Sets the pre-encoder bias to the geometric median (or mean) of x.
 
         The geometric median is found by Weiszfeld's iterations (at most
-        100, until it moves by less than 1e-6 of the data's scale).
+        100, until it moves by less than 1e-6 of the data's scale). `x`
+        holds real, finite numbers, at least one row of the model's
+        `input_dim` (its last axis; the others are rows): anything else is
+        a `TypeError` or `ValueError`.
         """
-        x = np.asarray(x, dtype="float64").reshape(-1, np.shape(x)[-1])
         if self.pre_bias is None:
             raise ValueError(
                 "`adapt` sets the pre-encoder bias, which this model does "
                 "not have (`pre_bias=None`)."
             )
+        x = _rows_to_adapt(x, self._input_dim() if self.built else None)
         if not self.built:
             self.build((None, x.shape[-1]))
         center = x.mean(axis=0)
@@ -207,12 +210,15 @@ class SparseAutoencoder(keras.Model):
 
     def encode(self, x, training=False):
         """The sparse codes of `x`, shape `(batch_size, units)`."""
-        codes, _ = self._encode(self._as_float(x), training)
+        x = self._as_float(x)
+        _check_width("x", x, self._input_dim())
+        codes, _ = self._encode(x, training)
         return codes
 
     def decode(self, codes):
         """The reconstruction `W_dec z + b_pre` of codes `z`."""
         codes = ops.cast(codes, self.compute_dtype)
+        _check_width("codes", codes, self.units)
         return self._decode(codes, self._decoder(False))
 
     def call(self, inputs, training=None):
@@ -223,6 +229,8 @@ class SparseAutoencoder(keras.Model):
         model that nests this one trains on it as well.
         """
         x = self._as_float(inputs)
+        # Also in `fit` on JAX, whose stateless call skips `input_spec`.
+        _check_width("inputs", x, self._input_dim())
         codes, pre = self._encode(x, training)
         decoder = self._decoder(training)
         reconstruction = self._decode(codes, decoder)
@@ -289,6 +297,7 @@ class SparseAutoencoder(keras.Model):
         from a dataset gives an inf or NaN loss, never 0.
         """
         _check_no_targets(y, "fit")
+        self._check_array_width(x)
         if _is_array(x):
             _check_batches(
                 x, batch_size, kwargs.get("validation_split", 0.0), "fit"
@@ -303,9 +312,21 @@ class SparseAutoencoder(keras.Model):
         FVU) is undefined, is refused with a `ValueError`.
         """
         _check_no_targets(y, "evaluate")
+        self._check_array_width(x)
         if _is_array(x):
             _check_batches(x, batch_size, 0.0, "evaluate")
         return super().evaluate(x, y, batch_size, *args, **kwargs)
+
+    def predict(self, x, *args, **kwargs):
+        """The reconstructions of `x`; see `keras.Model.predict`."""
+        self._check_array_width(x)
+        return super().predict(x, *args, **kwargs)
+
+    def _check_array_width(self, x):
+        # A compiled step may be traced with no fixed width (TensorFlow
+        # relaxes a retraced shape), so arrays are checked before.
+        if self.built and _is_array(x):
+            _check_width("x", x, self._input_dim())
 
     def compute_loss(
         self, x=None, y=None, y_pred=None, sample_weight=None, training=True
@@ -327,6 +348,14 @@ class SparseAutoencoder(keras.Model):
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
         self.fvu_tracker.update_state(x, y_pred)
         return self.get_metrics_result()
+
+    def _input_dim(self):
+        if not self.built:
+            raise ValueError(
+                "The model is not built yet: call it, `fit` it or `adapt` "
+                "it on data first."
+            )
+        return self.encoder_kernel.shape[0]
 
     def _as_float(self, x):
         return ops.cast(x, self.compute_dtype)
@@ -498,6 +527,50 @@ def _check_no_targets(y, method):
             "`SparseAutoencoder` reconstructs its inputs and trains on them "
             f"alone. Received: y of type {type(y).__name__}"
         )
+
+
+def _check_width(name, x, width):
+    """Refuses a tensor that is not rows of `width` entries."""
+    if len(x.shape) != 2 or x.shape[-1] not in (None, width):
+        raise ValueError(
+            f"Invalid shape for `{name}`, expected `(batch_size, {width})`: "
+            "the width is fixed when the model is built. "
+            f"Received: {name}.shape={tuple(x.shape)}"
+        )
+
+
+def _rows_to_adapt(x, width):
+    """`x` as float64 rows, or a clear error; `width` is checked if given."""
+    rows = ops.convert_to_numpy(x) if ops.is_tensor(x) else np.asarray(x)
+    real = np.issubdtype(rows.dtype, np.number) or rows.dtype == bool
+    if np.iscomplexobj(rows) or not real:
+        raise TypeError(
+            "Invalid dtype for `x`, expected real numbers. "
+            f"Received: x.dtype={rows.dtype}"
+        )
+    if rows.ndim < 2:
+        raise ValueError(
+            "Invalid shape for `x`, expected rows `(samples, input_dim)`. "
+            f"Received: x.shape={rows.shape}"
+        )
+    rows = rows.reshape(-1, rows.shape[-1])
+    if rows.shape[0] == 0:
+        raise ValueError(
+            "Invalid shape for `x`, expected at least one sample. "
+            f"Received: x.shape={np.shape(x)}"
+        )
+    if width is not None and rows.shape[1] != width:
+        raise ValueError(
+            f"Invalid shape for `x`, expected samples of the model's "
+            f"input_dim ({width}). Received: x.shape={np.shape(x)}"
+        )
+    rows = rows.astype("float64")
+    if not np.all(np.isfinite(rows)):
+        raise ValueError(
+            "Invalid value for `x`, expected finite numbers. Received: "
+            "x with NaN or infinite entries"
+        )
+    return rows
 
 
 def _is_array(x):

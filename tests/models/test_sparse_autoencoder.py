@@ -104,6 +104,30 @@ def test_without_pre_bias_adapt_raises():
         sae.adapt(np.ones((3, 2)))
 
 
+@pytest.mark.parametrize(
+    "x, error, match",
+    [
+        (np.full((4, 6), np.nan), ValueError, "finite"),
+        (np.zeros((0, 6)), ValueError, "at least one sample"),
+        (np.ones((4, 6)) + 1j, TypeError, "real numbers"),
+        (np.ones((4, 5)), ValueError, "input_dim"),
+        (np.ones(6), ValueError, "rows"),
+    ],
+)
+def test_adapt_refuses_data_it_cannot_center_on(x, error, match):
+    sae = _adapted()
+    with pytest.raises(error, match=match):
+        sae.adapt(x)
+
+
+def test_decode_and_fit_refuse_another_width_once_built(trained):
+    sae, _ = trained
+    with pytest.raises(ValueError, match=f"codes.*{UNITS}"):
+        sae.decode(np.ones((3, UNITS - 1), "float32"))
+    with pytest.raises(ValueError, match="incompatible|fixed when"):
+        sae.fit(np.random.rand(16, INPUT_DIM - 1), batch_size=8, verbose=0)
+
+
 def test_counts_samples_since_each_latent_fired():
     x = _data(48)
     keras.utils.set_random_seed(0)
