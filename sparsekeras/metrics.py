@@ -8,6 +8,8 @@ add up under a distribution strategy.
 import keras
 from keras import ops
 
+from sparsekeras._replicas import replica_mean
+
 __all__ = ["FVU", "L0", "DeadFraction"]
 
 
@@ -77,7 +79,7 @@ class FVU(_LastAxisMetric):
         self.statistics = self.add_variable(
             (2 + 2 * size,), initializer="zeros", name="statistics"
         )
-        # The first row seen (the first replica's, under a distribution).
+        # The first row seen (the same on every replica).
         self.reference = self.add_variable(
             (size,),
             initializer="zeros",
@@ -91,13 +93,14 @@ class FVU(_LastAxisMetric):
         self._ensure_built(y_true)
         rows = ops.shape(y_true)[0]
         first = ops.logical_and(self.statistics[1] == 0, rows > 0)
-        # The first row, or zeros for an empty batch (whose sums are 0).
-        head = ops.sum(y_true[:1], axis=0)
-        reference = ops.convert_to_tensor(self.reference)
-        self.reference.assign(ops.where(first, head, reference))
-        # Read after the assignment: the first replica's row, under a
-        # distribution.
-        centered = y_true - ops.convert_to_tensor(self.reference)
+        # The first row (zeros for an empty batch), averaged over
+        # `tf.distribute` replicas, so that all of them share it.
+        head = replica_mean(ops.sum(y_true[:1], axis=0))
+        reference = ops.where(
+            first, head, ops.convert_to_tensor(self.reference)
+        )
+        self.reference.assign(reference)
+        centered = y_true - reference
         self.statistics.assign_add(
             ops.concatenate(
                 [

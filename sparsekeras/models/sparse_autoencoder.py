@@ -6,6 +6,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from sparsekeras._replicas import replica_mean
 from sparsekeras._validation import (
     INT32_MAX,
     check_bool,
@@ -235,10 +236,9 @@ class SparseAutoencoder(keras.Model):
         decoder = self._decoder(training)
         reconstruction = self._decode(codes, decoder)
         nonzero = ops.cast(ops.not_equal(codes, 0), "float32")
-        # Read by `compute_loss`, in the same traced step.
-        self._nonzeros_per_row = ops.sum(nonzero, axis=-1)
         if not training:
             self.add_loss(_fvu(x, reconstruction))
+            self._keep_nonzeros(nonzero)
             return reconstruction
         auxk = self.aux_coefficient > 0 and self._aux_k > 0
         residual = ops.stop_gradient(x - reconstruction) if auxk else None
@@ -258,7 +258,17 @@ class SparseAutoencoder(keras.Model):
             aux = ops.divide_no_nan(aux_error, variances[1])
             loss = loss + self.aux_coefficient * aux
         self.add_loss(loss)
+        self._keep_nonzeros(nonzero)
         return reconstruction
+
+    def _keep_nonzeros(self, nonzero):
+        """Keeps each row's nonzero count for `compute_loss`'s `l0`.
+
+        Kept after the call's last cross-replica synchronisation, and read
+        before `compute_loss`'s first: `tf.distribute`'s replica threads
+        take turns only at those, so each reads its own.
+        """
+        self._nonzeros_per_row = ops.sum(nonzero, axis=-1)
 
     def compile(self, optimizer="rmsprop", loss=None, *args, **kwargs):
         """Configures training; see `keras.Model.compile`.
@@ -633,7 +643,7 @@ def _global_statistics(targets, fired=None):
     rows = ops.cast(ops.shape(targets[0])[0], "float32")
     fired = ops.zeros((0,), "float32") if fired is None else fired
     units = fired.shape[0]
-    first = _replica_mean(
+    first = replica_mean(
         ops.concatenate(
             [ops.reshape(rows, (1,)), fired]
             + [ops.sum(target, axis=0) for target in targets]
@@ -641,7 +651,7 @@ def _global_statistics(targets, fired=None):
     )
     rows, fired = first[0], first[1 : 1 + units]
     means = ops.split(first[1 + units :] / rows, len(targets))
-    squares = _replica_mean(
+    squares = replica_mean(
         ops.stack(
             [
                 ops.sum(ops.square(target - mean))
@@ -650,18 +660,6 @@ def _global_statistics(targets, fired=None):
         )
     )
     return ops.unstack(squares / rows), fired
-
-
-def _replica_mean(vector):
-    """The mean over `tf.distribute` replicas of a float32 vector.
-
-    `ops.moments(synchronized=True)` all-reduces it (a no-op with no
-    strategy); other backends have no replicas inside a step.
-    """
-    if keras.backend.backend() != "tensorflow":
-        return vector
-    mean, _ = ops.moments(vector[None], (0,), synchronized=True)
-    return mean
 
 
 def _geometric_median(x, start, iterations=100):
