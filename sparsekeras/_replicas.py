@@ -22,3 +22,16 @@ def rows_per_replica(rows):
             ops.reshape(count, (1,)), (0,), synchronized=True
         )
     return count
+
+
+def replica_mean(vector):
+    """The mean of a float32 vector over `tf.distribute` replicas.
+
+    One all-reduce (`ops.moments(synchronized=True)`, a no-op with no
+    strategy), so that every replica gets the same vector; the other
+    backends have no replicas inside a step.
+    """
+    if keras.backend.backend() != "tensorflow":
+        return vector
+    mean, _ = ops.moments(vector[None], (0,), synchronized=True)
+    return mean

@@ -8,6 +8,8 @@ add up under a distribution strategy.
 import keras
 from keras import ops
 
+from sparsekeras._replicas import replica_mean
+
 __all__ = ["FVU", "L0", "DeadFraction"]
 
 
@@ -44,6 +46,12 @@ class FVU(_LastAxisMetric):
 
     the sums over every row seen since the last reset, and the mean over
     those rows: 0 for a perfect reconstruction, 1 for predicting the mean.
+    The variance is accumulated about a reference row (the first row seen),
+    so data far from zero (an offset of 1000, a spread of 0.01) keeps its
+    float32 precision. With no variance (one row, or identical rows) the
+    FVU is undefined: inf, or NaN when the error is 0 too, never 0. With
+    no row seen it is 0, as for Keras's own metrics. See
+    [Shared rules](semantics.md).
 
     Example:
 
@@ -64,36 +72,65 @@ class FVU(_LastAxisMetric):
         super().__init__(name=name, dtype=dtype)
 
     def _build_state(self, size):
-        # One variable, so that a reset (each `train_on_batch`) is one
-        # assignment: the squared error, the sum of squares, the row count
-        # and then the sum of the rows.
+        # Sums, so that replicas' states add up, in one variable so that a
+        # reset (each `train_on_batch`) is one assignment: the squared
+        # error, the row count, then per column the sums of `y_true - r`
+        # and of its square, for the reference row `r`.
         self.statistics = self.add_variable(
-            (3 + size,), initializer="zeros", name="statistics"
+            (2 + 2 * size,), initializer="zeros", name="statistics"
+        )
+        # The first row seen (the same on every replica).
+        self.reference = self.add_variable(
+            (size,),
+            initializer="zeros",
+            name="reference",
+            aggregation="only_first_replica",
         )
 
     def update_state(self, y_true, y_pred, sample_weight=None):
         y_true = _rows(ops.cast(y_true, self.dtype))
         y_pred = _rows(ops.cast(y_pred, self.dtype))
         self._ensure_built(y_true)
-        scalars = ops.stack(
-            [
-                ops.sum(ops.square(y_true - y_pred)),
-                ops.sum(ops.square(y_true)),
-                ops.cast(ops.shape(y_true)[0], self.dtype),
-            ]
+        rows = ops.shape(y_true)[0]
+        first = ops.logical_and(self.statistics[1] == 0, rows > 0)
+        # The first row (zeros for an empty batch), averaged over
+        # `tf.distribute` replicas, so that all of them share it.
+        head = replica_mean(ops.sum(y_true[:1], axis=0))
+        reference = ops.where(
+            first, head, ops.convert_to_tensor(self.reference)
         )
+        self.reference.assign(reference)
+        centered = y_true - reference
         self.statistics.assign_add(
-            ops.concatenate([scalars, ops.sum(y_true, axis=0)])
+            ops.concatenate(
+                [
+                    ops.stack(
+                        [
+                            ops.sum(ops.square(y_true - y_pred)),
+                            ops.cast(rows, self.dtype),
+                        ]
+                    ),
+                    ops.sum(centered, axis=0),
+                    ops.sum(ops.square(centered), axis=0),
+                ]
+            )
         )
 
     def result(self):
         if not self._built:
             return ops.zeros((), self.dtype)
-        squared_error, squared_total, count = ops.unstack(self.statistics[:3])
-        total = self.statistics[3:]
-        count = ops.maximum(count, 1.0)
-        variance = squared_total - ops.sum(ops.square(total)) / count
-        return ops.divide_no_nan(squared_error, variance)
+        squared_error, count = ops.unstack(self.statistics[:2])
+        sums, squares = ops.split(self.statistics[2:], 2)
+        safe_count = ops.maximum(count, 1.0)
+        # Per column, sum (x - mean)^2 = sum (x - r)^2 - (sum (x - r))^2 / n.
+        variance = ops.sum(
+            ops.maximum(squares - ops.square(sums) / safe_count, 0.0)
+        )
+        return ops.where(
+            count > 0,
+            ops.divide(squared_error, variance),
+            ops.zeros((), self.dtype),
+        )
 
 
 @keras.saving.register_keras_serializable(package="sparsekeras")

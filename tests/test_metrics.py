@@ -71,3 +71,27 @@ def test_metric_configs_round_trip():
     for metric in (FVU(name="a"), L0(name="b"), DeadFraction(name="c")):
         revived = type(metric).from_config(metric.get_config())
         assert revived.name == metric.name
+
+
+def _offset_data(offset, std, rows=4096, seed=3):
+    x = offset + std * np.random.default_rng(seed).normal(size=(rows, 8))
+    return x.astype("float32")
+
+
+@pytest.mark.parametrize("std", [1.0, 0.01])
+def test_fvu_of_the_mean_is_one_for_data_far_from_zero(std):
+    x = _offset_data(1000.0, std)
+    mean = np.broadcast_to(x.astype("float64").mean(0), x.shape)
+    metric = FVU()
+    for batch in np.split(np.arange(len(x)), 16):
+        metric.update_state(x[batch], mean[batch])
+    assert _result(metric) == pytest.approx(1.0, abs=1e-3)
+
+
+def test_fvu_without_variance_is_undefined_never_zero():
+    metric = FVU()
+    metric.update_state(np.ones((1, 3)), np.zeros((1, 3)))
+    assert _result(metric) == np.inf
+    metric.reset_state()
+    metric.update_state(np.ones((4, 3)), np.ones((4, 3)))
+    assert np.isnan(_result(metric))

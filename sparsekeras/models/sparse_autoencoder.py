@@ -6,18 +6,22 @@ import keras
 import numpy as np
 from keras import ops
 
+from sparsekeras._replicas import replica_mean
 from sparsekeras._validation import (
+    INT32_MAX,
     check_bool,
     check_choice,
     check_float,
     check_int,
 )
+from sparsekeras.layers._step import add_step_counter
 from sparsekeras.layers.batch_top_k import BatchTopK
 from sparsekeras.layers.ksparse import KSparse
 from sparsekeras.metrics import FVU
 
 ACTIVATIONS = ("topk", "batch_topk")
 PRE_BIASES = ("geometric_median", "mean", None)
+DEAD_AFTER_MAX = 2**30
 
 
 @keras.saving.register_keras_serializable(package="sparsekeras")
@@ -32,7 +36,10 @@ class SparseAutoencoder(keras.Model):
     dead latents' ReLU pre-activations. A latent is dead once it has not
     fired (been nonzero) for `dead_after` training samples: the weight
     `samples_since_fired` (saturating at `dead_after`) tracks it, over the
-    global batch under a distribution. Each mitigation is switchable; see
+    global batch under a distribution. Calling the model gives the
+    reconstruction, in training or not, so it nests in other models (whose
+    loss adds to its own); `compile` takes no `loss` and `fit` no `y`. Each
+    mitigation is switchable; see
     [Sparse autoencoders](sparse-autoencoders.md) for what each does,
     its measured share, and distribution.
 
@@ -49,8 +56,8 @@ class SparseAutoencoder(keras.Model):
             parallel to each column is removed.
         pre_bias: `"geometric_median"` (default), `"mean"` or `None`. A
             trainable `b_pre`, set from data by `adapt(x)`; `None`: none.
-        dead_after: positive integer, default `100_000`: the samples after
-            which a latent that has not fired is dead.
+        dead_after: integer in `[1, 2**30]`, default `100_000`: the
+            samples after which a latent that has not fired is dead.
         aux_k: integer >= 0 or `None` (default: half the input size, at
             most `units`): dead latents used by AuxK; `0` turns AuxK off.
         aux_coefficient: number >= 0, default `1/32`.
@@ -103,7 +110,10 @@ class SparseAutoencoder(keras.Model):
             "unit_norm_decoder", unit_norm_decoder
         )
         self.pre_bias = check_choice("pre_bias", pre_bias, PRE_BIASES)
-        self.dead_after = check_int("dead_after", dead_after, minimum=1)
+        # At most 2**30, so that the int32 count plus a batch cannot wrap.
+        self.dead_after = check_int(
+            "dead_after", dead_after, minimum=1, maximum=DEAD_AFTER_MAX
+        )
         self.aux_k = check_int("aux_k", aux_k, minimum=0, allow_none=True)
         self.aux_coefficient = check_float(
             "aux_coefficient", aux_coefficient, minimum=0.0
@@ -158,34 +168,14 @@ class SparseAutoencoder(keras.Model):
             self.pre_encoder_bias = self.add_weight(
                 name="pre_encoder_bias", shape=(input_dim,), initializer="zeros"
             )
-        self.samples_since_fired = self.add_weight(
-            name="samples_since_fired",
-            shape=(self.units,),
-            initializer="zeros",
-            dtype="int32",
-            trainable=False,
-            autocast=False,
-            aggregation="only_first_replica",
+        self.samples_since_fired = add_step_counter(
+            self, "samples_since_fired", (self.units,), "int32"
         )
-        self.samples_seen = self.add_weight(
-            name="samples_seen",
-            shape=(),
-            initializer="zeros",
-            dtype="int32",
-            trainable=False,
-            autocast=False,
-            aggregation="only_first_replica",
-        )
+        self.samples_seen = add_step_counter(self, "samples_seen", (), "int32")
         # The last step's global batch: under tf.distribute each replica
         # assigns its rows and the "sum" aggregation adds them up.
-        self.batch_samples = self.add_weight(
-            name="batch_samples",
-            shape=(),
-            initializer="zeros",
-            dtype="float32",
-            trainable=False,
-            autocast=False,
-            aggregation="sum",
+        self.batch_samples = add_step_counter(
+            self, "batch_samples", (), "float32", aggregation="sum"
         )
         self.selection.build((None, self.units))
         self.fvu_tracker.build(input_dim)
@@ -201,14 +191,17 @@ class SparseAutoencoder(keras.Model):
         """Sets the pre-encoder bias to the geometric median (or mean) of x.
 
         The geometric median is found by Weiszfeld's iterations (at most
-        100, until it moves by less than 1e-6 of the data's scale).
+        100, until it moves by less than 1e-6 of the data's scale). `x`
+        holds real, finite numbers, at least one row of the model's
+        `input_dim` (its last axis; the others are rows): anything else is
+        a `TypeError` or `ValueError`.
         """
-        x = np.asarray(x, dtype="float64").reshape(-1, np.shape(x)[-1])
         if self.pre_bias is None:
             raise ValueError(
                 "`adapt` sets the pre-encoder bias, which this model does "
                 "not have (`pre_bias=None`)."
             )
+        x = _rows_to_adapt(x, self._input_dim() if self.built else None)
         if not self.built:
             self.build((None, x.shape[-1]))
         center = x.mean(axis=0)
@@ -218,23 +211,35 @@ class SparseAutoencoder(keras.Model):
 
     def encode(self, x, training=False):
         """The sparse codes of `x`, shape `(batch_size, units)`."""
-        codes, _ = self._encode(self._as_float(x), training)
+        x = self._as_float(x)
+        _check_width("x", x, self._input_dim())
+        codes, _ = self._encode(x, training)
         return codes
 
     def decode(self, codes):
         """The reconstruction `W_dec z + b_pre` of codes `z`."""
         codes = ops.cast(codes, self.compute_dtype)
+        _check_width("codes", codes, self.units)
         return self._decode(codes, self._decoder(False))
 
     def call(self, inputs, training=None):
+        """The reconstruction `x_hat`, in training and out of it.
+
+        Adds the loss (in training FVU + AuxK, which also updates the
+        dead-latent count; otherwise the FVU) with `add_loss`, so that a
+        model that nests this one trains on it as well.
+        """
         x = self._as_float(inputs)
+        # Also in `fit` on JAX, whose stateless call skips `input_spec`.
+        _check_width("inputs", x, self._input_dim())
         codes, pre = self._encode(x, training)
         decoder = self._decoder(training)
         reconstruction = self._decode(codes, decoder)
+        nonzero = ops.cast(ops.not_equal(codes, 0), "float32")
         if not training:
             self.add_loss(_fvu(x, reconstruction))
+            self._keep_nonzeros(nonzero)
             return reconstruction
-        nonzero = ops.cast(ops.not_equal(codes, 0), "float32")
         auxk = self.aux_coefficient > 0 and self._aux_k > 0
         residual = ops.stop_gradient(x - reconstruction) if auxk else None
         # Whether each latent fired on this replica's rows.
@@ -244,28 +249,123 @@ class SparseAutoencoder(keras.Model):
         )
         dead = self._track_dead_latents(fired, ops.shape(x)[0])
         error = _squared_error(x, reconstruction)
-        loss = ops.divide_no_nan(error, variances[0])
+        # Undefined (inf or NaN) for a batch without variance, never 0.
+        loss = ops.divide(error, variances[0])
         if auxk:
             aux_error = self._aux_error(x, residual, pre, dead, decoder)
+            # A residual without variance leaves dead latents nothing to
+            # explain: no AuxK term.
             aux = ops.divide_no_nan(aux_error, variances[1])
             loss = loss + self.aux_coefficient * aux
         self.add_loss(loss)
-        dead_fraction = ops.mean(ops.cast(self._dead(), "float32"))
-        return {
-            "reconstruction": reconstruction,
-            "codes": codes,
-            "l0": ops.sum(nonzero, axis=-1),
-            "dead_fraction": dead_fraction,
-        }
+        self._keep_nonzeros(nonzero)
+        return reconstruction
+
+    def _keep_nonzeros(self, nonzero):
+        """Keeps each row's nonzero count for `compute_loss`'s `l0`.
+
+        Kept after the call's last cross-replica synchronisation, and read
+        before `compute_loss`'s first: `tf.distribute`'s replica threads
+        take turns only at those, so each reads its own.
+        """
+        self._nonzeros_per_row = ops.sum(nonzero, axis=-1)
+
+    def compile(self, optimizer="rmsprop", loss=None, *args, **kwargs):
+        """Configures training; see `keras.Model.compile`.
+
+        The model trains on its own loss (added in `call`), so `loss` must
+        be `None`: a `ValueError` otherwise. To add a loss of your own,
+        nest the model in another (`keras.Sequential([sae])`), whose loss
+        sees the reconstruction.
+        """
+        if loss is not None:
+            raise ValueError(
+                "Invalid value for `loss`, expected `None`: "
+                "`SparseAutoencoder` trains on its own loss (FVU + "
+                "aux_coefficient * AuxK). To add another, nest the model "
+                f"in another model and compile that. Received: loss={loss!r}"
+            )
+        super().compile(optimizer, loss, *args, **kwargs)
+
+    def compile_from_config(self, config):
+        # Keras's, which skips a model whose `compile` is overridden.
+        self.compile(**keras.saving.deserialize_keras_object(config))
+        if self.built:
+            self.optimizer.build(self.trainable_variables)
+
+    def fit(self, x=None, y=None, batch_size=None, *args, **kwargs):
+        """Trains on `x` alone; see `keras.Model.fit`.
+
+        The target is `x` itself: a `y` (or a dataset that yields targets)
+        is refused with a `ValueError`, rather than ignored.
+
+        Each batch's loss is divided by the batch's variance, which one
+        row, or identical rows, do not have. So array data that would
+        leave a batch of one row (`batch_size=1`, or a last batch of one,
+        in training or in `validation_split`'s rows), or whose rows are all
+        equal, is refused with a `ValueError`; a batch without variance
+        from a dataset gives an inf or NaN loss, never 0.
+        """
+        _check_no_targets(y, "fit")
+        self._check_array_width(x)
+        if _is_array(x):
+            _check_batches(
+                x, batch_size, kwargs.get("validation_split", 0.0), "fit"
+            )
+            _check_variance(x)
+        return super().fit(x, y, batch_size, *args, **kwargs)
+
+    def evaluate(self, x=None, y=None, batch_size=None, *args, **kwargs):
+        """Evaluates on `x` alone; see `keras.Model.evaluate`.
+
+        Array data that would leave a batch of one row, whose loss (an
+        FVU) is undefined, is refused with a `ValueError`.
+        """
+        _check_no_targets(y, "evaluate")
+        self._check_array_width(x)
+        if _is_array(x):
+            _check_batches(x, batch_size, 0.0, "evaluate")
+        return super().evaluate(x, y, batch_size, *args, **kwargs)
+
+    def predict(self, x, *args, **kwargs):
+        """The reconstructions of `x`; see `keras.Model.predict`."""
+        self._check_array_width(x)
+        return super().predict(x, *args, **kwargs)
+
+    def _check_array_width(self, x):
+        # A compiled step may be traced with no fixed width (TensorFlow
+        # relaxes a retraced shape), so arrays are checked before.
+        if self.built and _is_array(x):
+            _check_width("x", x, self._input_dim())
+
+    def compute_loss(
+        self, x=None, y=None, y_pred=None, sample_weight=None, training=True
+    ):
+        _check_no_targets(y, "fit` or `evaluate")
+        nonzeros = self.__dict__.pop("_nonzeros_per_row", None)
+        if nonzeros is not None:
+            # In training and inference alike (docs/semantics.md). Here
+            # rather than in `compute_metrics`: on JAX only this runs in
+            # the traced call's scope.
+            self.l0_tracker.update_state(nonzeros)
+            self.dead_tracker.update_state(
+                ops.mean(ops.cast(self._dead(), "float32"))
+            )
+        return super().compute_loss(
+            x, y, y_pred, sample_weight, training=training
+        )
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
-        if isinstance(y_pred, dict):
-            self.fvu_tracker.update_state(x, y_pred["reconstruction"])
-            self.l0_tracker.update_state(y_pred["l0"])
-            self.dead_tracker.update_state(y_pred["dead_fraction"])
-        else:
-            self.fvu_tracker.update_state(x, y_pred)
+        self.fvu_tracker.update_state(x, y_pred)
         return self.get_metrics_result()
+
+    def _input_dim(self):
+        if not self.built:
+            raise ValueError(
+                "The model is not built yet: call it, `fit` it or `adapt` "
+                "it on data first."
+            )
+        return self.encoder_kernel.shape[0]
 
     def _as_float(self, x):
         return ops.cast(x, self.compute_dtype)
@@ -273,7 +373,7 @@ class SparseAutoencoder(keras.Model):
     def _encode(self, x, training):
         pre = ops.matmul(self._centered(x), self.encoder_kernel)
         pre = pre + self._encoder_bias()
-        return self.selection(ops.relu(pre), training=training), pre
+        return self.selection(_relu(pre), training=training), pre
 
     def _decode(self, codes, decoder):
         outputs = ops.matmul(codes, decoder)
@@ -329,7 +429,9 @@ class SparseAutoencoder(keras.Model):
         self.batch_samples.assign(ops.cast(rows, "float32"))
         # A copy: on TensorFlow `convert_to_tensor` gives the variable.
         batch = ops.cast(ops.copy(self.batch_samples), "int32")
-        self.samples_seen.assign_add(batch)
+        # Saturates at 2**31 - 1 rather than wrapping negative.
+        room = INT32_MAX - ops.convert_to_tensor(self.samples_seen)
+        self.samples_seen.assign_add(ops.minimum(batch, room))
         since = ops.minimum(self.samples_since_fired + batch, self.dead_after)
         self.samples_since_fired.assign(
             ops.where(fired > 0, ops.zeros_like(since), since)
@@ -411,10 +513,109 @@ def _fvu(target, prediction):
     """Squared error over the variance of `target`, both batch means.
 
     Under `tf.distribute` the variance is the global batch's (an
-    all-reduce), so the replicas' mean loss is the global batch's.
+    all-reduce), so the replicas' mean loss is the global batch's. Without
+    variance (one row, identical rows) it is inf or NaN, never 0.
     """
     error = _squared_error(target, prediction)
-    return ops.divide_no_nan(error, _variance(target))
+    (variance,), _ = _global_statistics([target])
+    return ops.divide(error, variance)
+
+
+def _relu(x):
+    """`max(x, 0)` that keeps NaN, as `ops.relu` does not everywhere.
+
+    TensorFlow's graph optimiser fuses a matmul, an add and a ReLU into one
+    oneDNN kernel, whose ReLU turns NaN into 0; a `where` is not fused.
+    """
+    return ops.where(x < 0, ops.zeros((), x.dtype), x)
+
+
+def _check_no_targets(y, method):
+    if y is not None:
+        raise ValueError(
+            f"Invalid value for `y` in `{method}`, expected `None`: "
+            "`SparseAutoencoder` reconstructs its inputs and trains on them "
+            f"alone. Received: y of type {type(y).__name__}"
+        )
+
+
+def _check_width(name, x, width):
+    """Refuses a tensor that is not rows of `width` entries."""
+    if len(x.shape) != 2 or x.shape[-1] not in (None, width):
+        raise ValueError(
+            f"Invalid shape for `{name}`, expected `(batch_size, {width})`: "
+            "the width is fixed when the model is built. "
+            f"Received: {name}.shape={tuple(x.shape)}"
+        )
+
+
+def _rows_to_adapt(x, width):
+    """`x` as float64 rows, or a clear error; `width` is checked if given."""
+    rows = ops.convert_to_numpy(x) if ops.is_tensor(x) else np.asarray(x)
+    real = np.issubdtype(rows.dtype, np.number) or rows.dtype == bool
+    if np.iscomplexobj(rows) or not real:
+        raise TypeError(
+            "Invalid dtype for `x`, expected real numbers. "
+            f"Received: x.dtype={rows.dtype}"
+        )
+    if rows.ndim < 2:
+        raise ValueError(
+            "Invalid shape for `x`, expected rows `(samples, input_dim)`. "
+            f"Received: x.shape={rows.shape}"
+        )
+    rows = rows.reshape(-1, rows.shape[-1])
+    if rows.shape[0] == 0:
+        raise ValueError(
+            "Invalid shape for `x`, expected at least one sample. "
+            f"Received: x.shape={np.shape(x)}"
+        )
+    if width is not None and rows.shape[1] != width:
+        raise ValueError(
+            f"Invalid shape for `x`, expected samples of the model's "
+            f"input_dim ({width}). Received: x.shape={np.shape(x)}"
+        )
+    rows = rows.astype("float64")
+    if not np.all(np.isfinite(rows)):
+        raise ValueError(
+            "Invalid value for `x`, expected finite numbers. Received: "
+            "x with NaN or infinite entries"
+        )
+    return rows
+
+
+def _is_array(x):
+    return isinstance(x, np.ndarray) or ops.is_tensor(x)
+
+
+def _check_batches(x, batch_size, validation_split, method):
+    """Refuses array data that `method` would cut into a batch of one row.
+
+    As Keras does: batches of `batch_size` (32 when not given) rows, the
+    last `validation_split` of the rows apart.
+    """
+    rows = int(x.shape[0])
+    batch = 32 if batch_size is None else batch_size
+    held_out = rows - int(np.floor(rows * (1.0 - validation_split)))
+    for part in (rows - held_out, held_out):
+        if part > 0 and (batch == 1 or part % batch == 1):
+            raise ValueError(
+                f"Invalid value for `batch_size` in `{method}`, expected a "
+                "size that leaves no batch of one row: the loss divides "
+                "by each batch's variance, which one row does not have. "
+                "Choose another `batch_size` or drop a row. Received: "
+                f"batch_size={batch_size!r} for {part} rows"
+            )
+
+
+def _check_variance(x):
+    """Refuses array data whose rows are all equal (no variance)."""
+    x = np.asarray(x)
+    if x.shape[0] > 0 and np.array_equal(x.max(axis=0), x.min(axis=0)):
+        raise ValueError(
+            "Invalid value for `x`, expected rows that are not all equal: "
+            "the loss divides by the batch's variance, which is 0. "
+            f"Received: x of shape {x.shape} with every row equal"
+        )
 
 
 def _squared_error(target, prediction):
@@ -423,49 +624,42 @@ def _squared_error(target, prediction):
     return ops.mean(ops.sum(ops.square(error), axis=-1))
 
 
-def _variance(target):
-    """The total variance of the batch's rows (the global batch's)."""
-    synchronized = keras.backend.backend() == "tensorflow"
-    _, variance = ops.moments(
-        ops.cast(ops.stop_gradient(target), "float32"),
-        (0,),
-        synchronized=synchronized,
-    )
-    return ops.sum(variance)
-
-
-def _global_statistics(targets, fired):
+def _global_statistics(targets, fired=None):
     """The total variance of each target, and `fired`, over all replicas.
 
-    Under `tf.distribute` one all-reduce serves them all: the replicas'
-    sums (of rows, of squared rows, and the row count) are averaged by
-    `ops.moments(synchronized=True)` (a no-op with no strategy), and each
-    variance is `E[x^2] - E[x]^2` from them, as a synchronized `moments`
-    computes it; `fired` becomes the replicas' mean. Elsewhere, the batch's
-    `ops.moments`.
+    Two passes, so that data far from zero keeps its float32 precision
+    (`E[x^2] - E[x]^2` loses it all for an offset of 1000 and a spread
+    of 0.01): the global batch's mean of each target, then the mean of its
+    squared deviations from that mean. Under `tf.distribute` each pass is
+    one all-reduce of the replicas' sums, which also carries the row count
+    and `fired` (which becomes the replicas' mean); with no strategy, and
+    on JAX, whose `DataParallel` traces the global batch, the sums are the
+    batch's own.
 
     Returns:
         `(variances, fired)`, one variance (a float32 scalar) per target.
     """
     targets = [ops.cast(ops.stop_gradient(t), "float32") for t in targets]
-    if keras.backend.backend() != "tensorflow":
-        return [ops.sum(ops.moments(t, (0,))[1]) for t in targets], fired
     rows = ops.cast(ops.shape(targets[0])[0], "float32")
-    parts = [ops.reshape(rows, (1,)), fired]
-    for target in targets:
-        parts += [ops.sum(target, axis=0), ops.sum(ops.square(target), axis=0)]
-    packed, _ = ops.moments(
-        ops.concatenate(parts)[None], (0,), synchronized=True
-    )
+    fired = ops.zeros((0,), "float32") if fired is None else fired
     units = fired.shape[0]
-    rows, fired = packed[0], packed[1 : 1 + units]
-    sums = ops.split(packed[1 + units :], 2 * len(targets))
-    variances = []
-    for total, squares in zip(sums[::2], sums[1::2], strict=True):
-        mean = ops.divide_no_nan(total, rows)
-        variance = ops.divide_no_nan(squares, rows) - ops.square(mean)
-        variances.append(ops.sum(ops.maximum(variance, 0.0)))
-    return variances, fired
+    first = replica_mean(
+        ops.concatenate(
+            [ops.reshape(rows, (1,)), fired]
+            + [ops.sum(target, axis=0) for target in targets]
+        )
+    )
+    rows, fired = first[0], first[1 : 1 + units]
+    means = ops.split(first[1 + units :] / rows, len(targets))
+    squares = replica_mean(
+        ops.stack(
+            [
+                ops.sum(ops.square(target - mean))
+                for target, mean in zip(targets, means, strict=True)
+            ]
+        )
+    )
+    return ops.unstack(squares / rows), fired
 
 
 def _geometric_median(x, start, iterations=100):

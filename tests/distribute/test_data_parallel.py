@@ -167,6 +167,13 @@ def test_sparse_autoencoder_counts_dead_latents_over_the_global_batch(
     np.testing.assert_array_equal(two[since[0]], one[since[0]])
 
 
+@pytest.mark.parametrize("folder", ["tensorflow_runs", "jax_runs"])
+def test_sparse_autoencoder_reports_the_one_device_fvu_and_l0(folder, request):
+    one, two = runs(request.getfixturevalue(folder), "sparse_autoencoder")
+    for name in ("reported_fvu", "reported_l0", "reported_dead_fraction"):
+        np.testing.assert_allclose(two[name], one[name], rtol=1e-5)
+
+
 def test_batch_top_k_selects_within_each_replica_under_mirrored_strategy(
     tensorflow_runs,
 ):

@@ -174,16 +174,17 @@ def train(build, rows, target, loss, scope):
         history = model.fit(
             x, y, batch_size=GLOBAL_BATCH, epochs=2, shuffle=False, verbose=0
         )
-    return model, history.history["loss"]
+    return model, history.history
 
 
-def as_arrays(model, losses):
+def as_arrays(model, logs):
     # Keyed by position: layer names differ between the two runs.
     variables = model.weights + model.optimizer.variables
     arrays = {
         f"{i:02d}_{v.name}": np.asarray(v) for i, v in enumerate(variables)
     }
-    arrays["reported_loss"] = np.asarray(losses)
+    for name, values in logs.items():
+        arrays[f"reported_{name}"] = np.asarray(values)
     return arrays
 
 
@@ -196,10 +197,10 @@ def devices_holding(model):
 OUT.mkdir(parents=True, exist_ok=True)
 devices = {}
 for name, (build, rows, target, loss) in CASES.items():
-    one, losses = train(build, rows, target, loss, contextlib.nullcontext())
-    np.savez(OUT / f"{name}_one.npz", **as_arrays(one, losses))
-    two, losses = train(build, rows, target, loss, TWO_DEVICES.scope())
-    np.savez(OUT / f"{name}_two.npz", **as_arrays(two, losses))
+    one, logs = train(build, rows, target, loss, contextlib.nullcontext())
+    np.savez(OUT / f"{name}_one.npz", **as_arrays(one, logs))
+    two, logs = train(build, rows, target, loss, TWO_DEVICES.scope())
+    np.savez(OUT / f"{name}_two.npz", **as_arrays(two, logs))
     devices[name] = devices_holding(two)
 (OUT / "devices.json").write_text(json.dumps(devices))
 

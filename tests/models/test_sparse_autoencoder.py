@@ -104,6 +104,30 @@ def test_without_pre_bias_adapt_raises():
         sae.adapt(np.ones((3, 2)))
 
 
+@pytest.mark.parametrize(
+    "x, error, match",
+    [
+        (np.full((4, 6), np.nan), ValueError, "finite"),
+        (np.zeros((0, 6)), ValueError, "at least one sample"),
+        (np.ones((4, 6)) + 1j, TypeError, "real numbers"),
+        (np.ones((4, 5)), ValueError, "input_dim"),
+        (np.ones(6), ValueError, "rows"),
+    ],
+)
+def test_adapt_refuses_data_it_cannot_center_on(x, error, match):
+    sae = _adapted()
+    with pytest.raises(error, match=match):
+        sae.adapt(x)
+
+
+def test_decode_and_fit_refuse_another_width_once_built(trained):
+    sae, _ = trained
+    with pytest.raises(ValueError, match=f"codes.*{UNITS}"):
+        sae.decode(np.ones((3, UNITS - 1), "float32"))
+    with pytest.raises(ValueError, match="incompatible|fixed when"):
+        sae.fit(np.random.rand(16, INPUT_DIM - 1), batch_size=8, verbose=0)
+
+
 def test_counts_samples_since_each_latent_fired():
     x = _data(48)
     keras.utils.set_random_seed(0)
@@ -123,6 +147,55 @@ def test_counts_samples_since_each_latent_fired():
     fired_last = np.flatnonzero(np.any(codes != 0, axis=0))
     np.testing.assert_array_equal(since[fired_last], 0)
     dead = np.mean(since >= 40)
+    assert history.history["dead_fraction"][-1] == pytest.approx(dead)
+
+
+def test_counters_saturate_rather_than_wrap():
+    x = _data(32)
+    keras.utils.set_random_seed(0)
+    sae = SparseAutoencoder(UNITS, K, dead_after=2**30, aux_k=0, pre_bias=None)
+    sae.build((None, INPUT_DIM))
+    bias = np.zeros(UNITS, "float32")
+    bias[:2] = -1e6
+    sae.encoder_bias.assign(bias)
+    since = np.zeros(UNITS, "int32")
+    since[:2] = 2**30 - 3
+    sae.samples_since_fired.assign(since)
+    sae.samples_seen.assign(2**31 - 20)
+    sae.compile(optimizer=keras.optimizers.SGD(0.0))
+    history = sae.fit(x, batch_size=16, epochs=1, verbose=0)
+    np.testing.assert_array_equal(_numpy(sae.samples_since_fired)[:2], 2**30)
+    assert int(_numpy(sae.samples_seen)) == 2**31 - 1
+    assert history.history["dead_fraction"][-1] == pytest.approx(2 / UNITS)
+
+
+def test_evaluate_and_validation_report_l0_and_dead_fraction_as_training():
+    x = _data(48)
+    keras.utils.set_random_seed(0)
+    sae = SparseAutoencoder(UNITS, K, dead_after=40, aux_k=0, pre_bias=None)
+    sae.build((None, INPUT_DIM))
+    # Latents 0 and 1 never fire: dead after 40 samples.
+    bias = np.zeros(UNITS, "float32")
+    bias[:2] = -1e6
+    sae.encoder_bias.assign(bias)
+    sae.compile(optimizer=keras.optimizers.SGD(0.0))
+    history = sae.fit(
+        x, batch_size=16, epochs=1, verbose=0, validation_data=(x,)
+    )
+    logs = sae.evaluate(x, batch_size=16, verbose=0, return_dict=True)
+    dead = np.mean(_numpy(sae.samples_since_fired) >= 40)
+    assert dead > 0
+    l0 = np.mean(np.count_nonzero(_numpy(sae.encode(x)), axis=1))
+    for reported in (
+        logs,
+        {
+            k[4:]: v[-1]
+            for k, v in history.history.items()
+            if k.startswith("val_")
+        },
+    ):
+        assert reported["dead_fraction"] == pytest.approx(dead)
+        assert reported["l0"] == pytest.approx(l0)
     assert history.history["dead_fraction"][-1] == pytest.approx(dead)
 
 
@@ -319,6 +392,116 @@ def test_evaluate_and_predict_give_the_reconstruction(trained):
     assert logs["fvu"] == pytest.approx(logs["loss"], rel=1e-4)
 
 
+def _predicting_the_mean(x):
+    """A model whose codes are all 0, so that it predicts `b_pre`, x's mean."""
+    sae = SparseAutoencoder(UNITS, K, pre_bias="mean", aux_k=0)
+    sae.adapt(x)
+    sae.encoder_bias.assign(np.full(UNITS, -1e6, "float32"))
+    sae.compile(optimizer=keras.optimizers.SGD(0.0))
+    return sae
+
+
+@pytest.mark.parametrize("std", [1.0, 0.01])
+def test_fvu_of_the_mean_is_one_for_data_far_from_zero(std):
+    rng = np.random.default_rng(4)
+    x = (1000.0 + std * rng.normal(size=(4096, INPUT_DIM))).astype("float32")
+    sae = _predicting_the_mean(x)
+    history = sae.fit(x, batch_size=1024, epochs=1, verbose=0, shuffle=False)
+    logs = sae.evaluate(x, batch_size=1024, verbose=0, return_dict=True)
+    assert history.history["fvu"][-1] == pytest.approx(1.0, abs=1e-3)
+    assert logs["fvu"] == pytest.approx(1.0, abs=1e-3)
+    # The loss is the mean of each batch's FVU, about its own batch mean.
+    mean = _numpy(sae.pre_encoder_bias).astype("float64")
+    batches = x.astype("float64").reshape(4, 1024, INPUT_DIM)
+    errors = np.sum((batches - mean) ** 2, axis=(1, 2))
+    variances = np.sum((batches - batches.mean(1, keepdims=True)) ** 2, (1, 2))
+    expected = np.mean(errors / variances)
+    assert history.history["loss"][-1] == pytest.approx(expected, abs=1e-3)
+    assert logs["loss"] == pytest.approx(expected, abs=1e-3)
+
+
+@pytest.mark.parametrize(
+    "rows, batch_size, split",
+    [(32, 1, 0.0), (33, 16, 0.0), (1, None, 0.0), (41, 8, 0.2)],
+)
+def test_batch_of_one_is_refused_in_fit(rows, batch_size, split):
+    sae = _adapted()
+    sae.compile(optimizer="adam")
+    with pytest.raises(ValueError, match="batch_size.*one row"):
+        sae.fit(
+            _data(rows),
+            batch_size=batch_size,
+            validation_split=split,
+            verbose=0,
+        )
+    with pytest.raises(ValueError, match="batch_size.*one row"):
+        sae.evaluate(_data(rows), batch_size=batch_size, verbose=0)
+
+
+def test_data_without_variance_is_refused_in_fit():
+    sae = _adapted()
+    sae.compile(optimizer="adam")
+    with pytest.raises(ValueError, match="every row equal"):
+        sae.fit(np.ones((32, INPUT_DIM), "float32"), verbose=0)
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_loss_of_a_batch_without_variance_is_undefined_never_zero(training):
+    sae = _adapted(aux_k=0)
+    for x in (_data(1), np.ones((4, INPUT_DIM), "float32")):
+        sae(x, training=training)
+        (loss,) = sae.losses
+        assert not np.isfinite(float(_numpy(loss)))
+
+
+def test_predict_of_a_nan_row_is_nan(trained):
+    sae, _ = trained
+    x = _data(4, seed=5)
+    x[1, 2] = np.nan
+    for outputs in (sae.predict(x, verbose=0), _numpy(sae(x))):
+        assert np.all(np.isnan(outputs[1]))
+        assert np.all(np.isfinite(np.delete(outputs, 1, axis=0)))
+
+
+def test_call_returns_the_reconstruction_in_and_out_of_training():
+    sae = _adapted()
+    x = _data(8)
+    for training in (True, False):
+        outputs = sae(x, training=training)
+        assert tuple(outputs.shape) == x.shape
+
+
+def test_nested_model_trains_on_the_reconstruction_and_the_sae_loss():
+    sae = _adapted(aux_k=0)
+    x = _data(32, seed=6)
+    model = keras.Sequential([keras.Input((INPUT_DIM,)), sae])
+    model.compile(optimizer=keras.optimizers.SGD(0.0), loss="mse")
+    model.fit(x, x, batch_size=32, epochs=1, verbose=0)
+    logs = model.evaluate(x, x, batch_size=32, verbose=0, return_dict=True)
+    reconstruction = _numpy(sae(x)).astype("float64")
+    error = (x - reconstruction) ** 2
+    fvu = np.sum(error) / np.sum((x - x.mean(0)) ** 2)
+    assert logs["loss"] == pytest.approx(np.mean(error) + fvu, rel=1e-4)
+    inputs = keras.Input((INPUT_DIM,))
+    outer = keras.Model(inputs, keras.layers.Dense(3)(sae(inputs)))
+    assert outer.predict(x, verbose=0).shape == (32, 3)
+
+
+def test_compile_with_a_loss_is_refused():
+    with pytest.raises(ValueError, match="loss.*own loss"):
+        _adapted().compile(optimizer="adam", loss="mse")
+
+
+def test_fit_with_targets_is_refused():
+    sae = _adapted()
+    sae.compile(optimizer="adam")
+    x = _data(32)
+    with pytest.raises(ValueError, match="`y`.*expected `None`"):
+        sae.fit(x, x, verbose=0)
+    with pytest.raises(ValueError, match="`y`.*expected `None`"):
+        sae.evaluate(x, x, verbose=0)
+
+
 @pytest.mark.parametrize(
     "kwargs, error",
     [
@@ -328,6 +511,8 @@ def test_evaluate_and_predict_give_the_reconstruction(trained):
         ({"units": 4, "k": 1, "activation": "relu"}, ValueError),
         ({"units": 4, "k": 1, "pre_bias": "median"}, ValueError),
         ({"units": 4, "k": 1, "dead_after": 0}, ValueError),
+        ({"units": 4, "k": 1, "dead_after": 2**30 + 1}, ValueError),
+        ({"units": 4, "k": 1, "dead_after": 2**31 - 1}, ValueError),
         ({"units": 4, "k": 1, "aux_k": -1}, ValueError),
         ({"units": 4, "k": 1, "aux_coefficient": -1.0}, ValueError),
         ({"units": 4, "k": 1, "tied_init": 1}, TypeError),
