@@ -27,6 +27,12 @@ def rows_of(data, batch_size=None, steps=None):
             "Invalid shape for `data`, expected a rank 2 array (samples, "
             f"input_dim). Received: data.shape={rows.shape}"
         )
+    if np.iscomplexobj(rows):
+        raise TypeError(
+            "Invalid dtype for `data`, expected real numbers: atoms are "
+            "real, and dropping the imaginary part would lose half of the "
+            f"data. Received: data.dtype={rows.dtype}"
+        )
     if not (np.issubdtype(rows.dtype, np.number) or rows.dtype == bool):
         raise TypeError(
             "Invalid dtype for `data`, expected numbers. "
@@ -46,20 +52,30 @@ def rows_of(data, batch_size=None, steps=None):
 
 
 def sampled_atoms(rows, units, seed):
-    """`units` distinct nonzero rows, chosen with `seed`, normalised.
+    """`units` distinct directions among the nonzero rows, chosen with `seed`.
 
-    Returns a float32 `(input_dim, units)` matrix of unit-norm columns.
+    Each row is divided by its largest magnitude before its norm is taken,
+    so that the norm of a float64 row beyond 1e154 does not overflow. Rows
+    that give the same atom (duplicates, or positive multiples of another
+    row) count once: the first of them stands for all. Returns a float32
+    `(input_dim, units)` matrix of unit-norm columns.
     """
     seed = check_int("seed", seed, minimum=0)
-    norms = np.linalg.norm(rows, axis=1)
-    usable = np.flatnonzero(norms > 0)
-    if len(usable) < units:
+    scale = np.max(np.abs(rows), axis=1, keepdims=True)
+    scaled = rows / np.where(scale > 0, scale, 1.0)
+    norms = np.linalg.norm(scaled, axis=1, keepdims=True)
+    nonzero = np.flatnonzero(norms[:, 0] > 0)
+    atoms = (scaled[nonzero] / norms[nonzero]).astype("float32")
+    _, first = np.unique(atoms, axis=0, return_index=True)
+    distinct = nonzero[np.sort(first)]
+    if len(distinct) < units:
         raise ValueError(
             "Invalid value for `data`, expected at least `units` "
-            f"({units}) samples of nonzero norm to take atoms from. "
-            f"Received: data with {len(usable)} such samples among "
-            f"{len(rows)}"
+            f"({units}) samples of nonzero norm and distinct directions to "
+            f"take atoms from. Received: data with {len(distinct)} such "
+            f"samples among {len(rows)} ({len(nonzero)} of nonzero norm; "
+            "duplicates and positive multiples of a row count once)"
         )
-    chosen = np.random.default_rng(seed).choice(usable, units, replace=False)
-    atoms = rows[chosen] / norms[chosen, None]
-    return atoms.T.astype("float32")
+    chosen = np.random.default_rng(seed).choice(distinct, units, replace=False)
+    unit = scaled[chosen] / norms[chosen]
+    return unit.T.astype("float32")

@@ -1,6 +1,7 @@
 """BatchTopK: the k x batch largest activations of a whole batch."""
 
 import keras
+import numpy as np
 from keras import ops
 
 from sparsekeras._ops.selection import keep, nan_as_inf, top_k_mask
@@ -38,8 +39,8 @@ class BatchTopK(keras.layers.Layer):
     Args:
         k: positive integer, the mean number of entries kept per row in
             training. At most the size of the last axis.
-        momentum: number in [0, 1), defaults to `0.99`: the weight of the
-            past in θ's moving average.
+        momentum: number in [0, 1) once rounded to float32, defaults to
+            `0.99`: the weight of the past in θ's moving average.
         **kwargs: base layer keyword arguments, such as `name` and `dtype`.
 
     Input shape:
@@ -75,10 +76,12 @@ class BatchTopK(keras.layers.Layer):
         check_float_dtype(self)
         self.k = check_int("k", k, minimum=1)
         self.momentum = check_float("momentum", momentum, minimum=0.0)
-        if self.momentum >= 1.0:
+        if np.float32(self.momentum) >= 1.0:
             raise ValueError(
                 "Invalid value for `momentum`, expected a finite number with "
-                f"0.0 <= momentum < 1.0. Received: momentum={momentum!r}"
+                "0.0 <= momentum < 1.0 in float32, where θ is averaged "
+                "(1 - 1e-10 rounds to 1.0). "
+                f"Received: momentum={momentum!r}"
             )
         self.supports_masking = True
 

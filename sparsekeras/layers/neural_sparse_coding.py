@@ -437,13 +437,17 @@ class NeuralSparseCoding(keras.layers.Layer):
 
         Builds the layer from `data`'s shape if it is not built, then sets
         the dictionary's `units` columns to `units` distinct samples of
-        `data`, each divided by its norm; samples of norm zero are skipped.
-        A start from data, the practical analogue of the paper's
-        initialisation, instead of random atoms.
+        `data`, each divided by its norm; samples of norm zero are skipped,
+        and samples giving the same atom (duplicates, positive multiples)
+        count once, so no two atoms are equal. A start from data, the
+        practical analogue of the paper's initialisation, instead of
+        random atoms.
 
         Args:
-            data: NumPy array or backend tensor `(samples, input_dim)`,
-                with at least `units` samples of nonzero norm.
+            data: NumPy array or backend tensor `(samples, input_dim)` of
+                real numbers (complex data is refused with a `TypeError`),
+                with at least `units` samples of nonzero norm and distinct
+                directions.
             batch_size: positive integer or `None`; with `steps`, the size
                 of the batches read (defaults to 32).
             steps: positive integer or `None` (all of `data`), the number

@@ -1,8 +1,11 @@
 """A decoder that reconstructs with the transpose of an encoder's kernel."""
 
+import warnings
+
 import keras
 from keras import ops
 
+from sparsekeras import _compat
 from sparsekeras._validation import check_bool, check_float_dtype
 from sparsekeras.layers._sparse_rows import (
     check_pair_of_shapes,
@@ -25,7 +28,9 @@ class TiedDense(keras.layers.Layer):
     gradient step moves encoder and decoder together. The layer's own
     weight is its bias of shape `(input_dim,)`; the encoder is tracked as
     its sublayer, so the kernel is saved once and the tie survives `.keras`
-    saving. Codes may also be the pair `(values, indices)` of
+    saving; `keras.models.clone_model` unties it, with a warning, and
+    `decoder.trainable = False` warns that it freezes the encoder too.
+    Codes may also be the pair `(values, indices)` of
     `KSparse(..., return_indices=True)`: only the rows of `transpose(W)`
     that the codes use are gathered, as in `SparseDense`.
     Saving and pitfalls: `docs/components/tied-dense.md`.
@@ -92,6 +97,27 @@ class TiedDense(keras.layers.Layer):
         self.bias_regularizer = keras.regularizers.get(bias_regularizer)
         self.bias_constraint = keras.constraints.get(bias_constraint)
         self.supports_masking = True
+
+    @property
+    def trainable(self):
+        return keras.layers.Layer.trainable.fget(self)
+
+    @trainable.setter
+    def trainable(self, value):
+        # Keras sets a sublayer's `trainable` with its layer's, and the
+        # encoder is this layer's sublayer for its kernel's sake.
+        encoder = getattr(self, "encoder", None)
+        if encoder is not None and bool(value) != encoder.trainable:
+            warnings.warn(
+                f"Setting `trainable={bool(value)}` on the TiedDense layer "
+                f"{self.name!r} also sets it on its encoder "
+                f"{encoder.name!r}, whose kernel it shares: the encoder is "
+                f"now {'trainable' if value else 'frozen'} too. To freeze "
+                "the decoder's own bias only, set "
+                "`decoder.bias.trainable = False`.",
+                stacklevel=2,
+            )
+        keras.layers.Layer.trainable.fset(self, value)
 
     @property
     def kernel(self):
@@ -195,9 +221,21 @@ class TiedDense(keras.layers.Layer):
         # carries a `shared_object_id` and deserializes to the very layer
         # the model already holds: that is what keeps the tie on loading.
         config = dict(config)
-        config["encoder"] = keras.saving.deserialize_keras_object(
-            config["encoder"]
-        )
+        encoder = config["encoder"]
+        if not (
+            isinstance(encoder, keras.layers.Layer)
+            or _compat.in_object_sharing_scope()
+        ):
+            warnings.warn(
+                f"TiedDense.from_config rebuilt {config.get('name')!r} "
+                "around a new copy of its encoder, tied to no other layer: "
+                "`keras.models.clone_model` and `Model.from_config` untie "
+                "a tied model this way (its trainable weights grow from 3 "
+                "to 5). To copy a tied model, save it and load it with "
+                "`keras.models.load_model`.",
+                stacklevel=2,
+            )
+        config["encoder"] = keras.saving.deserialize_keras_object(encoder)
         return cls(**config)
 
 

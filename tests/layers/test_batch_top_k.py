@@ -150,6 +150,8 @@ def test_save_and_load_restore_the_threshold(tmp_path):
         ({"k": 1.5}, TypeError),
         ({"k": 2, "momentum": 1.0}, ValueError),
         ({"k": 2, "momentum": -0.1}, ValueError),
+        # Rounds to 1.0 in float32, where θ's moving average is computed.
+        ({"k": 2, "momentum": 1 - 1e-10}, ValueError),
     ],
 )
 def test_rejects_bad_arguments(kwargs, error):
