@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from sparsekeras import _compat
 from sparsekeras._activity import activity_loss
 from sparsekeras._ops.selection import (
     keep,
@@ -153,15 +154,12 @@ class KSparse(keras.layers.Layer):
         self.input_spec = keras.InputSpec(min_ndim=2, axes={-1: size})
 
     def __call__(self, inputs, *args, **kwargs):
-        regularizer = self.activity_regularizer
-        if not (self.return_indices and regularizer is not None):
+        regularized = self.activity_regularizer is not None
+        if not (self.return_indices and regularized):
             return super().__call__(inputs, *args, **kwargs)
         # Keras would regularize every output, the integer indices too.
-        self.activity_regularizer = None
-        try:
+        with _compat.activity_regularizer_off(self) as regularizer:
             values, indices = super().__call__(inputs, *args, **kwargs)
-        finally:
-            self.activity_regularizer = regularizer
         if ops.is_tensor(values):
             self.add_loss(activity_loss(regularizer, values))
         return values, indices

@@ -15,7 +15,7 @@ from sparsekeras.layers._sparse_rows import (
 
 
 @keras.saving.register_keras_serializable(package="sparsekeras")
-class TiedDense(keras.layers.Layer):
+class TiedDense(_compat.SparesSharedSublayerLosses, keras.layers.Layer):
     """A `Dense` decoder whose kernel is the transpose of an encoder's.
 
     With `W` the kernel of `encoder`, of shape `(input_dim, units)`, the
@@ -168,22 +168,11 @@ class TiedDense(keras.layers.Layer):
             outputs = ops.add(outputs, self.bias)
         return self.activation(outputs)
 
-    def _clear_losses(self):
-        # Keras clears a layer's losses and its sublayers' when a call of
-        # it opens a new call context, as every layer of a functional model
-        # does under JAX's stateless training step. The encoder is tracked
-        # here for its kernel, but it is another layer of the model, called
-        # before this one: its losses (an activity regularizer's) are not
+    def _shared_sublayers(self):
+        # The encoder is tracked here for its kernel, but it is another
+        # layer of the model, called before this one: its losses are not
         # this layer's to clear.
-        layers = self._layers
-        shared = [i for i, layer in enumerate(layers) if layer is self.encoder]
-        for i in reversed(shared):
-            del layers[i]
-        try:
-            super()._clear_losses()
-        finally:
-            for i in shared:
-                layers.insert(i, self.encoder)
+        return (self.encoder,)
 
     def compute_output_shape(self, input_shape):
         if is_pair_of_shapes(input_shape):
