@@ -52,30 +52,59 @@ def rows_of(data, batch_size=None, steps=None):
 
 
 def sampled_atoms(rows, units, seed):
-    """`units` distinct directions among the nonzero rows, chosen with `seed`.
+    """`units` nonzero rows of distinct directions, chosen with `seed`.
 
     Each row is divided by its largest magnitude before its norm is taken,
-    so that the norm of a float64 row beyond 1e154 does not overflow. Rows
-    that give the same atom (duplicates, or positive multiples of another
-    row) count once: the first of them stands for all. Returns a float32
-    `(input_dim, units)` matrix of unit-norm columns.
+    so that the norm of a float64 row beyond 1e154 does not overflow. No
+    two atoms are equal: when the rows drawn hold two of the same
+    direction (duplicates, or a positive multiple of another), the draw is
+    made again among the distinct directions, where duplicates count once.
+    Returns a float32 `(input_dim, units)` matrix of unit-norm columns.
     """
     seed = check_int("seed", seed, minimum=0)
-    scale = np.max(np.abs(rows), axis=1, keepdims=True)
-    scaled = rows / np.where(scale > 0, scale, 1.0)
-    norms = np.linalg.norm(scaled, axis=1, keepdims=True)
-    nonzero = np.flatnonzero(norms[:, 0] > 0)
-    atoms = (scaled[nonzero] / norms[nonzero]).astype("float32")
-    _, first = np.unique(atoms, axis=0, return_index=True)
-    distinct = nonzero[np.sort(first)]
-    if len(distinct) < units:
+    nonzero = np.flatnonzero(np.any(rows != 0, axis=1))
+    _check_enough(len(nonzero), units, len(rows), "of nonzero norm")
+    chosen = np.random.default_rng(seed).choice(nonzero, units, replace=False)
+    atoms = _unit_rows(rows[chosen])
+    if len(_first_of_each(atoms)) < units:
+        every = _unit_rows(rows[nonzero])
+        distinct = _first_of_each(every)
+        _check_enough(
+            len(distinct),
+            units,
+            len(rows),
+            "of nonzero norm and distinct directions (duplicates and "
+            "positive multiples of a sample count once)",
+        )
+        rng = np.random.default_rng(seed)
+        atoms = every[rng.choice(distinct, units, replace=False)]
+    return atoms.T
+
+
+def _unit_rows(rows):
+    """Nonzero `rows` divided by their norms, as float32."""
+    scaled = rows / np.max(np.abs(rows), axis=1, keepdims=True)
+    norms = np.sqrt(np.einsum("ij,ij->i", scaled, scaled))[:, None]
+    # +0.0 turns -0.0 into 0.0, whose bytes `_first_of_each` compares.
+    return (scaled / norms).astype("float32") + np.float32(0.0)
+
+
+def _first_of_each(atoms):
+    """Indices of the first of each distinct row of `atoms`, in order.
+
+    A dict of the rows' bytes: far faster than `np.unique(axis=0)` on
+    many wide rows.
+    """
+    first = {}
+    for i, atom in enumerate(atoms):
+        first.setdefault(atom.tobytes(), i)
+    return np.array(sorted(first.values()), dtype=int)
+
+
+def _check_enough(count, units, samples, which):
+    if count < units:
         raise ValueError(
             "Invalid value for `data`, expected at least `units` "
-            f"({units}) samples of nonzero norm and distinct directions to "
-            f"take atoms from. Received: data with {len(distinct)} such "
-            f"samples among {len(rows)} ({len(nonzero)} of nonzero norm; "
-            "duplicates and positive multiples of a row count once)"
+            f"({units}) samples {which} to take atoms from. Received: "
+            f"data with {count} such samples among {samples}"
         )
-    chosen = np.random.default_rng(seed).choice(distinct, units, replace=False)
-    unit = scaled[chosen] / norms[chosen]
-    return unit.T.astype("float32")

@@ -438,8 +438,9 @@ class NeuralSparseCoding(keras.layers.Layer):
         Builds the layer from `data`'s shape if it is not built, then sets
         the dictionary's `units` columns to `units` distinct samples of
         `data`, each divided by its norm; samples of norm zero are skipped,
-        and samples giving the same atom (duplicates, positive multiples)
-        count once, so no two atoms are equal. A start from data, the
+        and no two atoms are equal (a draw holding two samples of the same
+        direction is made again among the distinct directions, where
+        duplicates count once). A start from data, the
         practical analogue of the paper's initialisation, instead of
         random atoms.
 
