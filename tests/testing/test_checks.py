@@ -1,6 +1,7 @@
 """The checkers pass correct components and name what a broken one breaks."""
 
 import importlib
+import re
 import sys
 
 import keras
@@ -295,3 +296,21 @@ def test_without_hypothesis_checks_say_which_extra_to_install(monkeypatch):
         check_top_k_layer(lambda: KSparse(1), k=1, input_dim=2)
     with pytest.raises(ImportError, match=r'"sparsekeras\[testing\]"'):
         importlib.import_module("sparsekeras.testing.strategies")
+
+
+class FailsOnEmptyBatches(TopK):
+    def call(self, inputs, training=None):
+        if inputs.shape[0] == 0:
+            raise RuntimeError("no rows")
+        return keep_top_k(inputs, self.k)
+
+
+def test_an_error_the_layer_raises_names_the_invariant_mode_and_input():
+    with pytest.raises(AssertionError) as info:
+        check_top_k_layer(
+            lambda: FailsOnEmptyBatches(2), k=2, input_dim=5, max_examples=5
+        )
+    message = str(info.value)
+    assert re.match(r"^keeps the k largest \((training|inference)\): ", message)
+    assert "raised RuntimeError" in message and "no rows" in message
+    assert "input: []" in message
