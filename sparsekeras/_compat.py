@@ -11,7 +11,6 @@ import contextlib
 import re
 
 import keras
-from keras.src.backend.common import global_state
 
 CHECKED_KERAS = ("3.10", "3.15")
 """The oldest and newest Keras minor versions every workaround here was
@@ -45,6 +44,9 @@ def in_object_sharing_scope():
     Used by: `TiedDense.from_config`, to tell a load (the tie is kept)
     from a copy (the tie is lost). Checked against Keras 3.10 and 3.15.
     """
+    # Imported here: a Keras that moved it breaks this workaround alone.
+    from keras.src.backend.common import global_state
+
     shared = global_state.get_global_attribute("shared_objects/id_to_obj_map")
     return shared is not None
 
