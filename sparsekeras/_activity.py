@@ -1,23 +1,8 @@
 """How Keras turns an `activity_regularizer`'s value into a loss."""
 
-import re
-
-import keras
 from keras import ops
 
-
-def _keras_divides_activity_losses():
-    """Whether this Keras divides activity regularizers by the batch size.
-
-    Keras 3.14 (keras PR 22021) started dividing the value an
-    `activity_regularizer` returns by the batch size before `add_loss`;
-    3.13 and earlier add it unchanged.
-    """
-    major, minor = re.match(r"(\d+)\.(\d+)", keras.version()).groups()
-    return (int(major), int(minor)) >= (3, 14)
-
-
-KERAS_DIVIDES_ACTIVITY_LOSSES = _keras_divides_activity_losses()
+from sparsekeras._compat import KERAS_DIVIDES_ACTIVITY_LOSSES
 
 
 def activity_loss(regularizer, output):

@@ -4,6 +4,7 @@ import keras
 from keras import ops
 
 from sparsekeras._ops.top_k import top_k as fast_top_k
+from sparsekeras._ops.tuning import at_torch_partial_sort_edge
 
 
 def top_k_mask(x, k, k_max):
@@ -20,7 +21,8 @@ def top_k_mask(x, k, k_max):
     its threshold: NaN ranking, the top `k_max + 1` (`_fast_top_k`) and the
     comparison with the threshold; whether a row has more than `k` entries
     at or above its threshold is read from the `(k + 1)`-th largest, not
-    counted over the row (except at PyTorch's partial-sort edge, below).
+    counted over the row (except at PyTorch's partial-sort edge, see
+    `tuning.TORCH_PARTIAL_SORT_RATIO`).
     """
     ranked = nan_as_inf(x)
     threshold, following = _kth_and_next_largest(ranked, k, k_max)
@@ -50,7 +52,7 @@ def _kth_and_next_largest(ranked, k, k_max):
     selection to its tie-breaking branch (correct, if slower).
     """
     size = ranked.shape[-1]
-    if _at_torch_partial_sort_edge(k_max, size):
+    if at_torch_partial_sort_edge(k_max, size):
         return _kth_and_count(ranked, k, k_max)
     if isinstance(k_max, int) and isinstance(size, int):
         width = min(k_max + 1, size)
@@ -67,21 +69,6 @@ def _value_at(largest, index, width):
     zero = ops.zeros((), dtype=largest.dtype)
     picked = ops.where(position == index, largest, zero)
     return ops.sum(picked, axis=-1, keepdims=True)
-
-
-def _at_torch_partial_sort_edge(k_max, size):
-    """Whether PyTorch's CPU `topk` would slow down at `k_max + 1`.
-
-    Its kernel partially sorts a row of `n` entries for the top `k` while
-    `64·k <= n`, and switches to a slower selection above: at the one
-    `k_max = n / 64` the extra entry would cross that edge.
-    """
-    return (
-        _on_torch()
-        and isinstance(k_max, int)
-        and isinstance(size, int)
-        and 64 * k_max <= size < 64 * (k_max + 1)
-    )
 
 
 def _kth_and_count(ranked, k, k_max):

@@ -27,6 +27,12 @@ def rows_of(data, batch_size=None, steps=None):
             "Invalid shape for `data`, expected a rank 2 array (samples, "
             f"input_dim). Received: data.shape={rows.shape}"
         )
+    if np.iscomplexobj(rows):
+        raise TypeError(
+            "Invalid dtype for `data`, expected real numbers: atoms are "
+            "real, and dropping the imaginary part would lose half of the "
+            f"data. Received: data.dtype={rows.dtype}"
+        )
     if not (np.issubdtype(rows.dtype, np.number) or rows.dtype == bool):
         raise TypeError(
             "Invalid dtype for `data`, expected numbers. "
@@ -46,20 +52,59 @@ def rows_of(data, batch_size=None, steps=None):
 
 
 def sampled_atoms(rows, units, seed):
-    """`units` distinct nonzero rows, chosen with `seed`, normalised.
+    """`units` nonzero rows of distinct directions, chosen with `seed`.
 
+    Each row is divided by its largest magnitude before its norm is taken,
+    so that the norm of a float64 row beyond 1e154 does not overflow. No
+    two atoms are equal: when the rows drawn hold two of the same
+    direction (duplicates, or a positive multiple of another), the draw is
+    made again among the distinct directions, where duplicates count once.
     Returns a float32 `(input_dim, units)` matrix of unit-norm columns.
     """
     seed = check_int("seed", seed, minimum=0)
-    norms = np.linalg.norm(rows, axis=1)
-    usable = np.flatnonzero(norms > 0)
-    if len(usable) < units:
+    nonzero = np.flatnonzero(np.any(rows != 0, axis=1))
+    _check_enough(len(nonzero), units, len(rows), "of nonzero norm")
+    chosen = np.random.default_rng(seed).choice(nonzero, units, replace=False)
+    atoms = _unit_rows(rows[chosen])
+    if len(_first_of_each(atoms)) < units:
+        every = _unit_rows(rows[nonzero])
+        distinct = _first_of_each(every)
+        _check_enough(
+            len(distinct),
+            units,
+            len(rows),
+            "of nonzero norm and distinct directions (duplicates and "
+            "positive multiples of a sample count once)",
+        )
+        rng = np.random.default_rng(seed)
+        atoms = every[rng.choice(distinct, units, replace=False)]
+    return atoms.T
+
+
+def _unit_rows(rows):
+    """Nonzero `rows` divided by their norms, as float32."""
+    scaled = rows / np.max(np.abs(rows), axis=1, keepdims=True)
+    norms = np.sqrt(np.einsum("ij,ij->i", scaled, scaled))[:, None]
+    # +0.0 turns -0.0 into 0.0, whose bytes `_first_of_each` compares.
+    return (scaled / norms).astype("float32") + np.float32(0.0)
+
+
+def _first_of_each(atoms):
+    """Indices of the first of each distinct row of `atoms`, in order.
+
+    A dict of the rows' bytes: far faster than `np.unique(axis=0)` on
+    many wide rows.
+    """
+    first = {}
+    for i, atom in enumerate(atoms):
+        first.setdefault(atom.tobytes(), i)
+    return np.array(sorted(first.values()), dtype=int)
+
+
+def _check_enough(count, units, samples, which):
+    if count < units:
         raise ValueError(
             "Invalid value for `data`, expected at least `units` "
-            f"({units}) samples of nonzero norm to take atoms from. "
-            f"Received: data with {len(usable)} such samples among "
-            f"{len(rows)}"
+            f"({units}) samples {which} to take atoms from. Received: "
+            f"data with {count} such samples among {samples}"
         )
-    chosen = np.random.default_rng(seed).choice(usable, units, replace=False)
-    atoms = rows[chosen] / norms[chosen, None]
-    return atoms.T.astype("float32")

@@ -1,10 +1,12 @@
 """BatchTopK: the k x batch largest activations of a whole batch."""
 
 import keras
+import numpy as np
 from keras import ops
 
-from sparsekeras._ops.selection import nan_as_inf, top_k_mask
+from sparsekeras._ops.selection import keep, nan_as_inf, top_k_mask
 from sparsekeras._validation import check_float, check_float_dtype, check_int
+from sparsekeras.layers._masks import row_mask
 from sparsekeras.layers._step import add_step_counter
 
 
@@ -28,14 +30,17 @@ class BatchTopK(keras.layers.Layer):
     starts at 0 and is saved with the model. Gradients flow through the
     kept entries only. Under `tf.distribute` each replica selects among
     its own rows and θ takes the replicas' mean update; under JAX's
-    `DataParallel` the selection is over the global batch. See
+    `DataParallel` the selection is over the global batch. A Keras mask
+    (one boolean per row) leaves its masked rows out: they output zeros,
+    take no part of the `k * rows` budget (`rows` counts the unmasked rows
+    only) and do not move θ; the mask passes on to the next layer. See
     [Sparse autoencoders](sparse-autoencoders.md).
 
     Args:
         k: positive integer, the mean number of entries kept per row in
             training. At most the size of the last axis.
-        momentum: number in [0, 1), defaults to `0.99`: the weight of the
-            past in θ's moving average.
+        momentum: number in [0, 1) once rounded to float32, defaults to
+            `0.99`: the weight of the past in θ's moving average.
         **kwargs: base layer keyword arguments, such as `name` and `dtype`.
 
     Input shape:
@@ -71,10 +76,12 @@ class BatchTopK(keras.layers.Layer):
         check_float_dtype(self)
         self.k = check_int("k", k, minimum=1)
         self.momentum = check_float("momentum", momentum, minimum=0.0)
-        if self.momentum >= 1.0:
+        if np.float32(self.momentum) >= 1.0:
             raise ValueError(
                 "Invalid value for `momentum`, expected a finite number with "
-                f"0.0 <= momentum < 1.0. Received: momentum={momentum!r}"
+                "0.0 <= momentum < 1.0 in float32, where θ is averaged "
+                "(1 - 1e-10 rounds to 1.0). "
+                f"Received: momentum={momentum!r}"
             )
         self.supports_masking = True
 
@@ -103,24 +110,40 @@ class BatchTopK(keras.layers.Layer):
         self.step = add_step_counter(self)
         self.input_spec = keras.InputSpec(min_ndim=2, axes={-1: size})
 
-    def call(self, inputs, training=None):
+    def call(self, inputs, training=None, mask=None):
         if not keras.backend.is_float_dtype(inputs.dtype):
             inputs = ops.cast(inputs, self.compute_dtype)
+        rows_kept = row_mask(mask, inputs)
         ranked = nan_as_inf(inputs)
         if not training:
             theta = ops.cast(self.threshold, inputs.dtype)
-            return ops.where(ranked > theta, inputs, ops.zeros_like(inputs))
+            kept = ranked > theta
+            if rows_kept is not None:
+                kept = kept & rows_kept
+            return keep(inputs, kept)
         shape = ops.shape(inputs)
         rows = 1
         for size in shape[:-1]:
             rows = rows * size
         if isinstance(rows, int) and rows == 0:
             return ops.zeros_like(inputs)
-        kept = self.k * rows
+        budget = self.k * rows
+        if rows_kept is None:
+            kept = self._top(ranked, budget, budget)
+        else:
+            # A masked row takes no part of the budget: its entries rank
+            # below every other and are dropped whatever the ranking.
+            unmasked = ops.sum(ops.cast(rows_kept, "int32"))
+            ranked = ops.where(rows_kept, ranked, float("-inf"))
+            kept = self._top(ranked, self.k * unmasked, budget) & rows_kept
+        self._update_threshold(ops.where(kept, ranked, float("inf")))
+        return keep(inputs, kept)
+
+    def _top(self, ranked, budget, max_budget):
         flat = ops.reshape(ranked, (1, -1))
-        mask = ops.reshape(top_k_mask(flat, kept, kept), shape)
-        self._update_threshold(ops.where(mask, ranked, float("inf")))
-        return ops.where(mask, inputs, ops.zeros_like(inputs))
+        return ops.reshape(
+            top_k_mask(flat, budget, max_budget), ops.shape(ranked)
+        )
 
     def _update_threshold(self, kept):
         smallest = ops.cast(ops.min(kept), "float32")

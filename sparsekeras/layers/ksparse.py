@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from sparsekeras import _compat
 from sparsekeras._activity import activity_loss
 from sparsekeras._ops.selection import (
     keep,
@@ -16,6 +17,7 @@ from sparsekeras._validation import (
     check_float_dtype,
     check_int,
 )
+from sparsekeras.layers._masks import row_mask
 from sparsekeras.layers._step import add_step_counter
 
 
@@ -41,7 +43,9 @@ class KSparse(keras.layers.Layer):
     [shared rules][shared-rules]; the schedule, the pitfalls and
     `return_indices` are explained on the
     [KSparse page][ksparse-page] and under
-    [Sparse decoding][sparse-decoding].
+    [Sparse decoding][sparse-decoding]. A Keras mask (one boolean per
+    row) zeroes its masked rows (their values, with `return_indices`) and
+    passes on to the next layer.
 
     Args:
         k: positive integer, the number of entries kept per row in training
@@ -150,22 +154,29 @@ class KSparse(keras.layers.Layer):
         self.input_spec = keras.InputSpec(min_ndim=2, axes={-1: size})
 
     def __call__(self, inputs, *args, **kwargs):
-        regularizer = self.activity_regularizer
-        if not (self.return_indices and regularizer is not None):
+        regularized = self.activity_regularizer is not None
+        if not (self.return_indices and regularized):
             return super().__call__(inputs, *args, **kwargs)
         # Keras would regularize every output, the integer indices too.
-        self.activity_regularizer = None
-        try:
+        with _compat.activity_regularizer_off(self) as regularizer:
             values, indices = super().__call__(inputs, *args, **kwargs)
-        finally:
-            self.activity_regularizer = regularizer
         if ops.is_tensor(values):
             self.add_loss(activity_loss(regularizer, values))
         return values, indices
 
-    def call(self, inputs, training=None):
+    def call(self, inputs, training=None, mask=None):
         if not keras.backend.is_float_dtype(inputs.dtype):
             inputs = ops.cast(inputs, self.compute_dtype)
+        outputs = self._select(inputs, training)
+        rows_kept = row_mask(mask, inputs)
+        if rows_kept is None:
+            return outputs
+        if self.return_indices:
+            values, indices = outputs
+            return keep(values, rows_kept), indices
+        return keep(outputs, rows_kept)
+
+    def _select(self, inputs, training):
         if not training:
             return self._keep(inputs, self._inference_k, self._inference_k)
         if self.return_indices:
@@ -215,9 +226,9 @@ class KSparse(keras.layers.Layer):
         shape = (*input_shape[:-1], self._width_for(input_shape[-1]))
         return shape, shape
 
-    def compute_output_spec(self, inputs, training=None):
+    def compute_output_spec(self, inputs, **kwargs):
         if not self.return_indices:
-            return super().compute_output_spec(inputs, training=training)
+            return super().compute_output_spec(inputs, **kwargs)
         shape, _ = self.compute_output_shape(inputs.shape)
         return (
             keras.KerasTensor(shape, dtype=self.compute_dtype),

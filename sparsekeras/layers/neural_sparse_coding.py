@@ -5,7 +5,7 @@ import numbers
 import keras
 from keras import ops
 
-from sparsekeras._ops.selection import top_k_mask
+from sparsekeras._ops.selection import keep, top_k_mask
 from sparsekeras._replicas import rows_per_replica
 from sparsekeras._validation import (
     check_bool,
@@ -15,6 +15,7 @@ from sparsekeras._validation import (
     check_int,
 )
 from sparsekeras.layers._atoms_from_data import rows_of, sampled_atoms
+from sparsekeras.layers._masks import row_mask
 from sparsekeras.layers._step import add_step_counter
 
 
@@ -117,7 +118,9 @@ class NeuralSparseCoding(keras.layers.Layer):
     The dictionary is a non-trainable weight updated in `call` in float32,
     as BatchNormalization updates its moving statistics. Choosing the rate,
     schedules, refinement and pitfalls: the
-    [NeuralSparseCoding page][neural-sparse-coding-page]; NaN, empty
+    [NeuralSparseCoding page][neural-sparse-coding-page]. A Keras mask
+    (one boolean per row) gives its masked rows zero codes and leaves them
+    out of the update, whose mean is over the unmasked rows. NaN, empty
     batches and integer inputs: the [shared rules][shared-rules].
 
     Args:
@@ -226,6 +229,7 @@ class NeuralSparseCoding(keras.layers.Layer):
         self.dictionary_initializer = keras.initializers.get(
             dictionary_initializer
         )
+        self.supports_masking = True
 
     def build(self, input_shape):
         if len(input_shape) != 2:
@@ -279,16 +283,22 @@ class NeuralSparseCoding(keras.layers.Layer):
             )
         return atoms
 
-    def call(self, inputs, training=None):
+    def call(self, inputs, training=None, mask=None):
         signals = ops.cast(inputs, "float32")
         # A copy, not a read: the outputs and their gradients must use the
         # dictionary from before the step, and PyTorch's assign writes into
         # the storage a plain read would share.
         dictionary = ops.copy(self.dictionary)
         codes = self._encode(signals, dictionary)
+        rows_kept = row_mask(mask, signals)
+        if rows_kept is not None:
+            codes = keep(codes, rows_kept)
         reconstruction = ops.matmul(codes, ops.transpose(dictionary))
         if training and self.trainable:
-            self._learn(signals - reconstruction, codes, dictionary)
+            residuals = signals - reconstruction
+            if rows_kept is not None:
+                residuals = keep(residuals, rows_kept)
+            self._learn(residuals, codes, dictionary, rows_kept)
             if self._scheduled():
                 self.step.assign_add(1)
         if self.output_mode == "codes":
@@ -336,7 +346,7 @@ class NeuralSparseCoding(keras.layers.Layer):
             )
         return top_k_mask(ops.abs(correlations), self.k, self.k)
 
-    def _learn(self, residuals, codes, dictionary):
+    def _learn(self, residuals, codes, dictionary, rows_kept=None):
         """`A <- A + eta * R^T sign(X) / batch` (or `R^T X`), renormalised.
 
         Under a `tf.distribute` strategy each replica computes the step of
@@ -349,12 +359,19 @@ class NeuralSparseCoding(keras.layers.Layer):
         replica's renormalised dictionary would average normalised
         dictionaries, which is not the normalised mean. `dictionary` is the
         dictionary before the step, for the atoms that cannot take it.
+        Masked rows (zero residuals and codes) add nothing and are not
+        counted: the step is the mean over the unmasked rows (under
+        `tf.distribute`, exactly so when every replica masks the same
+        share of its rows).
         """
         hebbian = ops.sign(codes) if self.update == "neural" else codes
+        rows = rows_per_replica(residuals)
+        if rows_kept is not None:
+            unmasked = ops.mean(ops.cast(rows_kept, "float32"))
+            rows = rows * ops.where(ops.isnan(unmasked), 0.0, unmasked)
         # divide_no_nan: an empty batch steps by zero rather than NaN.
         step = ops.divide_no_nan(
-            ops.matmul(ops.transpose(residuals), hebbian),
-            rows_per_replica(residuals),
+            ops.matmul(ops.transpose(residuals), hebbian), rows
         )
         self.dictionary.assign_add(self._rate() * step)
         stepped = ops.convert_to_tensor(self.dictionary)
@@ -420,13 +437,18 @@ class NeuralSparseCoding(keras.layers.Layer):
 
         Builds the layer from `data`'s shape if it is not built, then sets
         the dictionary's `units` columns to `units` distinct samples of
-        `data`, each divided by its norm; samples of norm zero are skipped.
-        A start from data, the practical analogue of the paper's
-        initialisation, instead of random atoms.
+        `data`, each divided by its norm; samples of norm zero are skipped,
+        and no two atoms are equal (a draw holding two samples of the same
+        direction is made again among the distinct directions, where
+        duplicates count once). A start from data, the
+        practical analogue of the paper's initialisation, instead of
+        random atoms.
 
         Args:
-            data: NumPy array or backend tensor `(samples, input_dim)`,
-                with at least `units` samples of nonzero norm.
+            data: NumPy array or backend tensor `(samples, input_dim)` of
+                real numbers (complex data is refused with a `TypeError`),
+                with at least `units` samples of nonzero norm and distinct
+                directions.
             batch_size: positive integer or `None`; with `steps`, the size
                 of the batches read (defaults to 32).
             steps: positive integer or `None` (all of `data`), the number

@@ -1,8 +1,11 @@
 """A decoder that reconstructs with the transpose of an encoder's kernel."""
 
+import warnings
+
 import keras
 from keras import ops
 
+from sparsekeras import _compat
 from sparsekeras._validation import check_bool, check_float_dtype
 from sparsekeras.layers._sparse_rows import (
     check_pair_of_shapes,
@@ -12,7 +15,7 @@ from sparsekeras.layers._sparse_rows import (
 
 
 @keras.saving.register_keras_serializable(package="sparsekeras")
-class TiedDense(keras.layers.Layer):
+class TiedDense(_compat.SparesSharedSublayerLosses, keras.layers.Layer):
     """A `Dense` decoder whose kernel is the transpose of an encoder's.
 
     With `W` the kernel of `encoder`, of shape `(input_dim, units)`, the
@@ -25,7 +28,9 @@ class TiedDense(keras.layers.Layer):
     gradient step moves encoder and decoder together. The layer's own
     weight is its bias of shape `(input_dim,)`; the encoder is tracked as
     its sublayer, so the kernel is saved once and the tie survives `.keras`
-    saving. Codes may also be the pair `(values, indices)` of
+    saving; `keras.models.clone_model` unties it, with a warning, and
+    `decoder.trainable = False` warns that it freezes the encoder too.
+    Codes may also be the pair `(values, indices)` of
     `KSparse(..., return_indices=True)`: only the rows of `transpose(W)`
     that the codes use are gathered, as in `SparseDense`.
     Saving and pitfalls: `docs/components/tied-dense.md`.
@@ -94,6 +99,27 @@ class TiedDense(keras.layers.Layer):
         self.supports_masking = True
 
     @property
+    def trainable(self):
+        return keras.layers.Layer.trainable.fget(self)
+
+    @trainable.setter
+    def trainable(self, value):
+        # Keras sets a sublayer's `trainable` with its layer's, and the
+        # encoder is this layer's sublayer for its kernel's sake.
+        encoder = getattr(self, "encoder", None)
+        if encoder is not None and bool(value) != encoder.trainable:
+            warnings.warn(
+                f"Setting `trainable={bool(value)}` on the TiedDense layer "
+                f"{self.name!r} also sets it on its encoder "
+                f"{encoder.name!r}, whose kernel it shares: the encoder is "
+                f"now {'trainable' if value else 'frozen'} too. To freeze "
+                "the decoder's own bias only, set "
+                "`decoder.bias.trainable = False`.",
+                stacklevel=2,
+            )
+        keras.layers.Layer.trainable.fset(self, value)
+
+    @property
     def kernel(self):
         """The encoder's kernel, `(input_dim, units)`, shared not copied."""
         return _kernel_of(self.encoder)
@@ -142,22 +168,11 @@ class TiedDense(keras.layers.Layer):
             outputs = ops.add(outputs, self.bias)
         return self.activation(outputs)
 
-    def _clear_losses(self):
-        # Keras clears a layer's losses and its sublayers' when a call of
-        # it opens a new call context, as every layer of a functional model
-        # does under JAX's stateless training step. The encoder is tracked
-        # here for its kernel, but it is another layer of the model, called
-        # before this one: its losses (an activity regularizer's) are not
+    def _shared_sublayers(self):
+        # The encoder is tracked here for its kernel, but it is another
+        # layer of the model, called before this one: its losses are not
         # this layer's to clear.
-        layers = self._layers
-        shared = [i for i, layer in enumerate(layers) if layer is self.encoder]
-        for i in reversed(shared):
-            del layers[i]
-        try:
-            super()._clear_losses()
-        finally:
-            for i in shared:
-                layers.insert(i, self.encoder)
+        return (self.encoder,)
 
     def compute_output_shape(self, input_shape):
         if is_pair_of_shapes(input_shape):
@@ -195,9 +210,21 @@ class TiedDense(keras.layers.Layer):
         # carries a `shared_object_id` and deserializes to the very layer
         # the model already holds: that is what keeps the tie on loading.
         config = dict(config)
-        config["encoder"] = keras.saving.deserialize_keras_object(
-            config["encoder"]
-        )
+        encoder = config["encoder"]
+        if not (
+            isinstance(encoder, keras.layers.Layer)
+            or _compat.in_object_sharing_scope()
+        ):
+            warnings.warn(
+                f"TiedDense.from_config rebuilt {config.get('name')!r} "
+                "around a new copy of its encoder, tied to no other layer: "
+                "`keras.models.clone_model` and `Model.from_config` untie "
+                "a tied model this way (its trainable weights grow from 3 "
+                "to 5). To copy a tied model, save it and load it with "
+                "`keras.models.load_model`.",
+                stacklevel=2,
+            )
+        config["encoder"] = keras.saving.deserialize_keras_object(encoder)
         return cls(**config)
 
 

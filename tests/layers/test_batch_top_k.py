@@ -150,6 +150,8 @@ def test_save_and_load_restore_the_threshold(tmp_path):
         ({"k": 1.5}, TypeError),
         ({"k": 2, "momentum": 1.0}, ValueError),
         ({"k": 2, "momentum": -0.1}, ValueError),
+        # Rounds to 1.0 in float32, where θ's moving average is computed.
+        ({"k": 2, "momentum": 1 - 1e-10}, ValueError),
     ],
 )
 def test_rejects_bad_arguments(kwargs, error):
@@ -162,3 +164,72 @@ def test_rejects_bad_input_shapes(shape):
     layer = BatchTopK(4)
     with pytest.raises(ValueError, match="Invalid"):
         layer.build(shape)
+
+
+# Three steps of 4 units and two padded steps of large values, masked.
+PADDED = np.array(
+    [
+        [
+            [0.1, 0.9, 0.4, 0.7],
+            [0.5, 0.3, 0.2, 0.0],
+            [0.6, 0.8, 0.05, 0.2],
+            [9.0, 9.0, 9.0, 9.0],
+            [9.0, 9.0, 9.0, 9.0],
+        ]
+    ],
+    "float32",
+)
+STEPS = np.array([[True, True, True, False, False]])
+
+
+def _masked_model(layer, training):
+    # Masking zeroes the padded steps as it masks them.
+    inputs = keras.Input((5, 4))
+    masked = keras.layers.Masking(mask_value=9.0)(inputs)
+    return keras.Model(inputs, layer(masked, training=training))
+
+
+def test_masked_rows_take_no_budget_and_output_zeros():
+    layer = BatchTopK(2)
+    out = ops.convert_to_numpy(_masked_model(layer, True)(PADDED))
+    # 2 per unmasked row: the 6 largest of the three real steps.
+    expected = np.where(_reference_mask(PADDED[0, :3], 2), PADDED[0, :3], 0)
+    np.testing.assert_array_equal(out[0, :3], expected)
+    np.testing.assert_array_equal(out[0, 3:], 0.0)
+
+
+def test_masked_rows_do_not_move_the_threshold():
+    masked, unpadded = BatchTopK(2), BatchTopK(2)
+    masked(PADDED, training=True, mask=STEPS)
+    unpadded(PADDED[:, :3], training=True)
+    theta = float(ops.convert_to_numpy(masked.threshold))
+    assert theta == float(ops.convert_to_numpy(unpadded.threshold))
+    assert theta == pytest.approx(0.4)
+
+
+def test_a_fully_masked_batch_keeps_nothing_and_leaves_threshold_alone():
+    layer = BatchTopK(1)
+    out = layer(PADDED, training=True, mask=np.zeros((1, 5), bool))
+    np.testing.assert_array_equal(ops.convert_to_numpy(out), 0.0)
+    assert float(ops.convert_to_numpy(layer.threshold)) == 0.0
+    assert int(ops.convert_to_numpy(layer.step)) == 0
+
+
+def test_inference_zeroes_masked_rows():
+    out = ops.convert_to_numpy(BatchTopK(1)(PADDED, mask=STEPS))
+    np.testing.assert_array_equal(out[0, :3], np.maximum(PADDED[0, :3], 0))
+    np.testing.assert_array_equal(out[0, 3:], 0.0)
+
+
+def test_passes_the_mask_on_to_the_next_layer():
+    inputs = keras.Input((5, 4))
+    masked = keras.layers.Masking(mask_value=9.0)(inputs)
+    pooled = keras.layers.GlobalAveragePooling1D()(BatchTopK(4)(masked))
+    out = ops.convert_to_numpy(keras.Model(inputs, pooled)(PADDED))
+    # Mean over the three unmasked steps only (θ is 0 at first).
+    np.testing.assert_allclose(out[0], PADDED[0, :3].mean(axis=0), rtol=1e-6)
+
+
+def test_rejects_a_mask_not_of_one_boolean_per_row():
+    with pytest.raises(ValueError, match="one boolean per row"):
+        BatchTopK(1)(PADDED, training=True, mask=np.ones((1, 5, 4), bool))

@@ -628,3 +628,33 @@ def test_training_loss_regularizes_the_values_only(tmp_path):
         history.history["loss"][0], mse + penalty, rtol=1e-5
     )
     check_keras_round_trip(model, x, os.path.join(tmp_path, "m.keras"))
+
+
+PADDED = np.array(
+    [[[0.1, 0.9, 0.4], [9.0, 9.0, 9.0], [0.5, 0.3, 0.2]]], "float32"
+)
+STEPS = np.array([[True, False, True]])
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_masked_rows_are_not_kept(training):
+    out = KSparse(1)(PADDED, training=training, mask=STEPS)
+    expected = np.zeros_like(PADDED)
+    expected[0, 0, 1], expected[0, 2, 0] = PADDED[0, 0, 1], PADDED[0, 2, 0]
+    np.testing.assert_array_equal(ops.convert_to_numpy(out), expected)
+
+
+def test_masked_rows_give_zero_values_with_indices():
+    values, _ = KSparse(1, return_indices=True)(
+        PADDED, training=True, mask=STEPS
+    )
+    expected = np.array([[[0.9], [0.0], [0.5]]], "float32")
+    np.testing.assert_array_equal(ops.convert_to_numpy(values), expected)
+
+
+def test_passes_the_mask_on_to_the_next_layer():
+    inputs = keras.Input((3, 3))
+    masked = keras.layers.Masking(mask_value=9.0)(inputs)
+    pooled = keras.layers.GlobalAveragePooling1D()(KSparse(3)(masked))
+    out = ops.convert_to_numpy(keras.Model(inputs, pooled)(PADDED))
+    np.testing.assert_allclose(out[0], PADDED[0, [0, 2]].mean(axis=0))

@@ -927,3 +927,30 @@ def test_refined_codes_of_an_empty_batch_are_empty(training):
 
     assert _numpy(codes).shape == (0, 4)
     np.testing.assert_allclose(_numpy(layer.dictionary), before, rtol=1e-6)
+
+
+def test_masked_rows_get_zero_codes_and_do_not_move_the_dictionary():
+    rng = np.random.default_rng(3)
+    signals = rng.standard_normal((4, 5)).astype("float32")
+    padded = np.concatenate([signals, np.full((2, 5), 50.0, "float32")])
+    mask = np.array([True] * 4 + [False] * 2)
+    masked, unpadded = NeuralSparseCoding(6, k=2), NeuralSparseCoding(6, k=2)
+    masked.build((None, 5))
+    unpadded.build((None, 5))
+    unpadded.dictionary.assign(masked.dictionary)
+
+    codes = _numpy(masked(padded, training=True, mask=mask))
+    expected = _numpy(unpadded(signals, training=True))
+
+    np.testing.assert_array_equal(codes[4:], 0.0)
+    np.testing.assert_allclose(codes[:4], expected, rtol=1e-6)
+    np.testing.assert_allclose(
+        _numpy(masked.dictionary), _numpy(unpadded.dictionary), atol=1e-6
+    )
+
+
+def test_passes_a_mask_through_without_warning():
+    inputs = keras.Input((5,))
+    masked = keras.layers.Masking(mask_value=50.0)(inputs)
+    codes = NeuralSparseCoding(6, k=2)(masked)
+    assert tuple(codes.shape) == (None, 6)

@@ -151,3 +151,32 @@ def test_rejects_non_finite_data():
 def test_rejects_bad_arguments(kwargs, error):
     with pytest.raises(error):
         NeuralSparseCoding(2, k=1).adapt(_data(), **kwargs)
+
+
+def test_rows_whose_norm_overflows_float64_still_give_unit_atoms():
+    data = _data(samples=8).astype("float64") * 1e200
+    layer = NeuralSparseCoding(4, k=1)
+    layer.adapt(data)
+    atoms = _atoms(layer)
+    np.testing.assert_allclose(np.linalg.norm(atoms, axis=1), 1.0, atol=1e-6)
+    _matching_rows(atoms, data / 1e200)
+
+
+def test_duplicate_rows_give_distinct_atoms():
+    data = np.repeat(_data(samples=5), 20, axis=0)
+    layer = NeuralSparseCoding(5, k=1)
+    layer.adapt(data)
+    atoms = _atoms(layer)
+    assert len(np.unique(atoms, axis=0)) == 5
+
+
+def test_too_few_distinct_directions_are_refused():
+    data = np.concatenate([_data(samples=3), 2 * _data(samples=3)])
+    with pytest.raises(ValueError, match="distinct directions"):
+        NeuralSparseCoding(4, k=1).adapt(data)
+
+
+def test_complex_data_is_refused():
+    data = _data().astype("complex64") * (1 + 1j)
+    with pytest.raises(TypeError, match="real numbers"):
+        NeuralSparseCoding(4, k=1).adapt(data)

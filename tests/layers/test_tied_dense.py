@@ -245,11 +245,58 @@ def test_config_holds_the_constructor_arguments():
     assert config["encoder"]["config"]["name"] == "encoder"
     assert config["activation"] == "relu"
     assert config["use_bias"] is False
-    revived = TiedDense.from_config(config)
+    with pytest.warns(UserWarning, match="new copy of its encoder"):
+        revived = TiedDense.from_config(config)
     assert revived.encoder.built
     assert revived.get_config() == config
     serialized = keras.saving.serialize_keras_object(decoder)
-    assert type(keras.saving.deserialize_keras_object(serialized)) is TiedDense
+    with pytest.warns(UserWarning, match="new copy of its encoder"):
+        deserialized = keras.saving.deserialize_keras_object(serialized)
+    assert type(deserialized) is TiedDense
+
+
+def _tied_model():
+    inputs = keras.Input((4,))
+    encoder = keras.layers.Dense(3)
+    decoder = TiedDense(encoder)
+    model = keras.Model(inputs, decoder(encoder(inputs)))
+    return model, encoder, decoder
+
+
+def test_clone_model_warns_that_it_unties_the_decoder():
+    model, _, _ = _tied_model()
+    with pytest.warns(UserWarning, match="clone_model"):
+        clone = keras.models.clone_model(model)
+    assert len(clone.trainable_weights) == 5
+
+
+def test_loading_keeps_the_tie_without_warning(tmp_path):
+    model, _, _ = _tied_model()
+    path = str(tmp_path / "tied.keras")
+    model.save(path)
+    loaded = keras.models.load_model(path)
+    assert len(loaded.trainable_weights) == 3
+
+
+def test_freezing_the_decoder_warns_that_it_freezes_the_encoder():
+    _, encoder, decoder = _tied_model()
+    with pytest.warns(UserWarning, match="encoder .* is now frozen too"):
+        decoder.trainable = False
+    assert not encoder.trainable
+
+
+def test_unfreezing_the_decoder_warns_that_it_unfreezes_the_encoder():
+    model, encoder, decoder = _tied_model()
+    model.trainable = False
+    with pytest.warns(UserWarning, match="encoder .* is now trainable too"):
+        decoder.trainable = True
+    assert encoder.trainable
+
+
+def test_freezing_the_whole_model_does_not_warn():
+    model, encoder, decoder = _tied_model()
+    model.trainable = False
+    assert not encoder.trainable and not decoder.trainable
 
 
 def test_symbolic_calls_give_the_encoders_input_size():

@@ -18,6 +18,7 @@ from keras import ops
 
 from sparsekeras._ops import selection as _selection
 from sparsekeras._ops import top_k as _fast_top_k
+from sparsekeras._ops import tuning
 from sparsekeras.layers import BatchTopK, KSparse
 from sparsekeras.testing import strategies
 
@@ -34,8 +35,8 @@ COMPILED = settings(max_examples=5, deadline=None)
 def chunks_everywhere(chunk=4):
     """Every row with at least one chunk per k takes the chunk method."""
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(_fast_top_k, "CHUNK", chunk)
-        patch.setitem(_fast_top_k.CUT_OVER, BACKEND, (0, 1))
+        patch.setattr(tuning, "CHUNK", chunk)
+        patch.setitem(tuning.CUT_OVER, BACKEND, (0, 1))
         yield
 
 
@@ -176,10 +177,10 @@ def test_keeps_the_leading_axes_and_an_empty_batch():
 
 
 def test_wide_rows_take_the_chunk_method_and_narrow_rows_do_not():
-    assert _fast_top_k.pays(24576, 9)
-    assert not _fast_top_k.pays(1000, 26)
-    assert not _fast_top_k.pays(24576, 24576 // 32)
-    assert not _fast_top_k.pays(None, 33)
+    assert tuning.chunk_method_pays(24576, 9)
+    assert not tuning.chunk_method_pays(1000, 26)
+    assert not tuning.chunk_method_pays(24576, 24576 // 32)
+    assert not tuning.chunk_method_pays(None, 33)
 
 
 def test_ksparse_keeps_the_same_entries_through_chunks_as_without(
@@ -187,7 +188,7 @@ def test_ksparse_keeps_the_same_entries_through_chunks_as_without(
 ):
     x = np.random.default_rng(1).integers(-3, 4, (4, 300)).astype("float32")
     plain = KSparse(7)(x, training=True)
-    monkeypatch.setitem(_fast_top_k.CUT_OVER, BACKEND, (0, 1))
+    monkeypatch.setitem(tuning.CUT_OVER, BACKEND, (0, 1))
     chunked = KSparse(7)(x, training=True)
     np.testing.assert_array_equal(
         ops.convert_to_numpy(chunked), ops.convert_to_numpy(plain)
@@ -232,6 +233,6 @@ def test_k_max_at_pytorchs_partial_sort_edge_keeps_the_reference_entries(
     np.testing.assert_array_equal(
         ops.convert_to_numpy(mask), reference_mask(x, k)
     )
-    assert _selection._at_torch_partial_sort_edge(k_max, x.shape[-1]) == (
+    assert tuning.at_torch_partial_sort_edge(k_max, x.shape[-1]) == (
         BACKEND == "torch"
     )
