@@ -356,6 +356,12 @@ CONFIGURATIONS = {
         hierarchy_roots=32,
         correlation_rank=25,
     ),
+    "cpu-2k": dict(
+        num_features=2048,
+        hidden_dim=128,
+        hierarchy_roots=16,
+        correlation_rank=25,
+    ),
     "tiny": dict(
         num_features=256,
         hidden_dim=32,
@@ -367,15 +373,16 @@ CONFIGURATIONS = {
 """The named configurations: SynthSAEBench-16k's published one, and
 CPU-sized ones with the same firing, hierarchy, correlation, magnitude and
 bias settings (`"cpu-4k"`: 4,096 features in 256 dimensions, for
-1,024-latent SAEs; `"tiny"`: for tests)."""
+1,024-latent SAEs; `"cpu-2k"`: 2,048 in 128, for 512-latent SAEs;
+`"tiny"`: for tests)."""
 
 
 def planted_features(name, seed=42):
     """The `PlantedFeatures` of a named configuration.
 
     Args:
-        name: a key of `CONFIGURATIONS`: `"synthsaebench-16k"`, `"cpu-4k"`
-            or `"tiny"`.
+        name: a key of `CONFIGURATIONS`: `"synthsaebench-16k"`, `"cpu-4k"`,
+            `"cpu-2k"` or `"tiny"`.
         seed: integer, default 42.
 
     Example:
