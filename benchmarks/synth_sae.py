@@ -69,7 +69,13 @@ def peer_generator_speed(python, generator, batch_size, batches):
 def train_ours(generator, activation, seed, args):
     keras.utils.set_random_seed(seed)
     steps = args.samples // args.batch_size
-    data = generator.batches(args.batch_size, steps, seed=seed)
+    data = generator.batches(
+        args.batch_size,
+        steps,
+        seed=seed,
+        workers=args.workers,
+        use_multiprocessing=args.workers > 1,
+    )
     sae = SparseAutoencoder(units=args.width, k=args.k, activation=activation)
     sae.adapt(data[0])
     sae.compile(optimizer=keras.optimizers.Adam(args.lr))
@@ -198,6 +204,9 @@ def main(argv=None):
     parser.add_argument("--lr", type=float, default=3e-4)
     parser.add_argument("--eval-samples", type=int, default=20_480)
     parser.add_argument("--generator-batches", type=int, default=10)
+    parser.add_argument(
+        "--workers", type=int, default=1, help="PyDataset's, for ours"
+    )
     parser.add_argument("--peer", choices=("saelens",), default=None)
     parser.add_argument(
         "--saelens-python", default="/work/venv-saelens/bin/python"
