@@ -41,6 +41,12 @@ EVAL_SEED = 1
 
 
 def peak_rss_mib():
+    """This process's peak RSS: VmHWM, which (unlike ru_maxrss) is not
+    inherited from the parent across fork and exec."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
