@@ -1,0 +1,282 @@
+"""Feature recovery on planted features, beside SAELens.
+
+Trains sparsekeras's TopK and BatchTopK `SparseAutoencoder` on a named
+`PlantedFeatures` configuration and scores them with
+`sparsekeras.feature_recovery` (F1, MCC, uniqueness, explained variance,
+L0, dead latents, samples/s; mean and standard deviation over seeds).
+With `--peer saelens` it also trains SAELens's BatchTopK SAE, in SAELens's
+own venv (`benchmarks/saelens_peer.py`), on the very same batches (piped
+to it), with the same width, k, batch size, learning rate and samples,
+and scores it with the same function; and it times SAELens's generator
+beside ours at the same configuration. `--rss N1,N2` reports the peak
+RSS of training runs of N1 and N2 samples, each in a fresh process.
+
+    python -m benchmarks.synth_sae --config cpu-4k --samples 1000000 \\
+        --seeds 0,1,2 --peer saelens --out benchmarks/results/synth_sae
+
+See docs/feature-recovery.md.
+"""
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+
+import keras
+import numpy as np
+
+from sparsekeras.datasets import planted_features
+from sparsekeras.feature_recovery import (
+    evaluate_feature_recovery,
+    score_feature_recovery,
+)
+from sparsekeras.models import SparseAutoencoder
+
+COLUMNS = ("f1", "mcc", "uniqueness", "explained_variance", "l0", "dead")
+PEER_SCRIPT = os.path.join(os.path.dirname(__file__), "saelens_peer.py")
+EVAL_SEED = 1
+
+
+def peak_rss_mib():
+    """This process's peak RSS: VmHWM, which (unlike ru_maxrss) is not
+    inherited from the parent across fork and exec."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def generator_speed(generator, batch_size, batches):
+    generator.sample(batch_size, seed=(2, 0))
+    start = time.perf_counter()
+    for i in range(batches):
+        generator.sample(batch_size, seed=(2, i + 1))
+    return batches * batch_size / (time.perf_counter() - start)
+
+
+def peer_generator_speed(python, generator, batch_size, batches):
+    # Orthogonalisation (a one-off cost, minutes on a CPU for SAELens)
+    # does not change the sampling cost, so the peer skips it.
+    config = {**generator.get_config(), "orthogonalize_steps": 0}
+    spec = {"config": config, "batch_size": batch_size, "batches": batches}
+    out = subprocess.run(
+        [python, PEER_SCRIPT, "speed", json.dumps(spec)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def train_ours(generator, activation, seed, args):
+    keras.utils.set_random_seed(seed)
+    steps = args.samples // args.batch_size
+    data = generator.batches(
+        args.batch_size,
+        steps,
+        seed=seed,
+        workers=args.workers,
+        use_multiprocessing=args.workers > 1,
+    )
+    sae = SparseAutoencoder(units=args.width, k=args.k, activation=activation)
+    sae.adapt(data[0])
+    sae.compile(optimizer=keras.optimizers.Adam(args.lr))
+    start = time.perf_counter()
+    sae.fit(data, epochs=1, verbose=0)
+    seconds = time.perf_counter() - start
+    if args.no_eval:
+        return {"samples_per_second": steps * args.batch_size / seconds}
+    scores = evaluate_feature_recovery(
+        sae,
+        generator,
+        num_samples=args.eval_samples,
+        batch_size=args.batch_size,
+        seed=EVAL_SEED,
+    )
+    return {**scores, "samples_per_second": steps * args.batch_size / seconds}
+
+
+def train_peer(generator, seed, args, output):
+    steps = args.samples // args.batch_size
+    eval_batches = args.eval_samples // args.batch_size
+    spec = {
+        "d_in": generator.hidden_dim,
+        "d_sae": args.width,
+        "k": args.k,
+        "lr": args.lr,
+        "batch_size": args.batch_size,
+        "steps": steps,
+        "eval_batches": eval_batches,
+        "seed": seed,
+        "output": output,
+    }
+    peer = subprocess.Popen(
+        [args.saelens_python, PEER_SCRIPT, "train", json.dumps(spec)],
+        stdin=subprocess.PIPE,
+    )
+    data = generator.batches(args.batch_size, steps, seed=seed)
+    for i in range(steps):
+        peer.stdin.write(data[i].tobytes())
+    truths = []
+    for i in range(eval_batches):
+        x, truth = generator.sample(args.batch_size, seed=(1, EVAL_SEED, i))
+        truths.append((x, truth))
+        peer.stdin.write(x.tobytes())
+    peer.stdin.close()
+    if peer.wait() != 0:
+        raise RuntimeError("the SAELens peer failed")
+    result = np.load(output)
+    rows = np.cumsum([len(x) for x, _ in truths])[:-1]
+    codes = np.split(result["codes"], rows)
+    reconstructions = np.split(result["reconstructions"], rows)
+    batches = (
+        (x, truth, c, r)
+        for (x, truth), c, r in zip(truths, codes, reconstructions, strict=True)
+    )
+    scores = score_feature_recovery(
+        batches, result["decoder"], generator.feature_vectors
+    )
+    seconds = float(result["seconds"])
+    return {**scores, "samples_per_second": steps * args.batch_size / seconds}
+
+
+def summarize(runs):
+    table = {}
+    for name, results in runs.items():
+        table[name] = {}
+        for column in (*COLUMNS, "samples_per_second"):
+            values = np.array([r[column] for r in results], "float64")
+            spread = values.std(ddof=1) if len(values) > 1 else 0.0
+            table[name][column] = (float(values.mean()), float(spread))
+    return table
+
+
+def markdown(table):
+    head = ("SAE", "F1", "MCC", "uniqueness", "EV", "L0", "dead", "samples/s")
+    lines = ["| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
+    for name, row in table.items():
+        cells = [name]
+        for column in (*COLUMNS, "samples_per_second"):
+            mean, spread = row[column]
+            digits = 3 if column in COLUMNS[:4] else 1
+            if column == "samples_per_second":
+                digits = 0
+            cells.append(f"{mean:.{digits}f} ± {spread:.{digits}f}")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def rss_check(args, sample_counts):
+    peaks = {}
+    for samples in sample_counts:
+        command = [
+            sys.executable,
+            "-m",
+            "benchmarks.synth_sae",
+            "--config",
+            args.config,
+            "--samples",
+            str(samples),
+            "--seeds",
+            "0",
+            "--models",
+            "batch_topk",
+            "--width",
+            str(args.width),
+            "--k",
+            str(args.k),
+            "--no-eval",
+        ]
+        out = subprocess.run(
+            command, capture_output=True, text=True, check=True
+        ).stdout
+        peaks[samples] = json.loads(out.strip().splitlines()[-1])["rss_mib"]
+    return peaks
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--config", default="cpu-4k")
+    parser.add_argument("--samples", type=int, default=1_000_000)
+    parser.add_argument("--seeds", default="0")
+    parser.add_argument("--models", default="topk,batch_topk")
+    parser.add_argument("--width", type=int, default=1024)
+    parser.add_argument("--k", type=int, default=12)
+    parser.add_argument("--batch-size", type=int, default=1024)
+    parser.add_argument("--lr", type=float, default=3e-4)
+    parser.add_argument("--eval-samples", type=int, default=20_480)
+    parser.add_argument("--generator-batches", type=int, default=10)
+    parser.add_argument(
+        "--workers", type=int, default=1, help="PyDataset's, for ours"
+    )
+    parser.add_argument("--peer", choices=("saelens",), default=None)
+    parser.add_argument(
+        "--saelens-python", default="/work/venv-saelens/bin/python"
+    )
+    parser.add_argument("--rss", default=None, help="N1,N2 sample counts")
+    parser.add_argument("--no-eval", action="store_true")
+    parser.add_argument("--out", default=None, help="path prefix")
+    args = parser.parse_args(argv)
+    seeds = [int(s) for s in args.seeds.split(",")]
+    backend = keras.backend.backend()
+
+    start = time.perf_counter()
+    generator = planted_features(args.config)
+    report = {
+        "config": {"name": args.config, **generator.get_config()},
+        "args": vars(args),
+        "backend": backend,
+        "load_average": os.getloadavg(),
+        "generator_build_seconds": time.perf_counter() - start,
+    }
+    if args.no_eval:
+        train_ours(generator, "batch_topk", seeds[0], args)
+        print(json.dumps({"rss_mib": peak_rss_mib()}))
+        return
+    report["generator_samples_per_second"] = generator_speed(
+        generator, args.batch_size, args.generator_batches
+    )
+    if args.peer:
+        report["saelens_generator"] = peer_generator_speed(
+            args.saelens_python,
+            generator,
+            args.batch_size,
+            args.generator_batches,
+        )
+    print(json.dumps(report, default=str), flush=True)
+
+    runs = {}
+    for seed in seeds:
+        for activation in args.models.split(","):
+            name = f"sparsekeras {activation} ({backend})"
+            result = train_ours(generator, activation, seed, args)
+            runs.setdefault(name, []).append(result)
+            print(name, seed, json.dumps(result), flush=True)
+        if args.peer:
+            output = f"/tmp/saelens_peer_{os.getpid()}_{seed}.npz"
+            result = train_peer(generator, seed, args, output)
+            os.remove(output)
+            runs.setdefault("SAELens batch_topk (torch)", []).append(result)
+            print("saelens", seed, json.dumps(result), flush=True)
+    report["runs"] = runs
+    report["table"] = summarize(runs)
+    report["peak_rss_mib"] = peak_rss_mib()
+    if args.rss:
+        counts = [int(n) for n in args.rss.split(",")]
+        report["rss_by_samples_mib"] = rss_check(args, counts)
+    report["load_average_end"] = os.getloadavg()
+    text = markdown(report["table"])
+    print(text)
+    if args.out:
+        with open(f"{args.out}.json", "w") as f:
+            json.dump(report, f, indent=1, default=str)
+        with open(f"{args.out}.md", "w") as f:
+            f.write(text + "\n")
+
+
+if __name__ == "__main__":
+    main()
