@@ -23,6 +23,7 @@ import os
 import resource
 import subprocess
 import sys
+import tempfile
 import time
 
 import keras
@@ -215,7 +216,10 @@ def main(argv=None):
     )
     parser.add_argument("--peer", choices=("saelens",), default=None)
     parser.add_argument(
-        "--saelens-python", default="/work/venv-saelens/bin/python"
+        "--saelens-python",
+        default=os.environ.get("SAELENS_PYTHON", ".venv-saelens/bin/python"),
+        help="the Python of the environment with sae-lens installed "
+        "(default: $SAELENS_PYTHON, else .venv-saelens/bin/python)",
     )
     parser.add_argument("--rss", default=None, help="N1,N2 sample counts")
     parser.add_argument("--no-eval", action="store_true")
@@ -257,9 +261,9 @@ def main(argv=None):
             runs.setdefault(name, []).append(result)
             print(name, seed, json.dumps(result), flush=True)
         if args.peer:
-            output = f"/tmp/saelens_peer_{os.getpid()}_{seed}.npz"
-            result = train_peer(generator, seed, args, output)
-            os.remove(output)
+            with tempfile.TemporaryDirectory() as scratch:
+                output = os.path.join(scratch, f"saelens_peer_{seed}.npz")
+                result = train_peer(generator, seed, args, output)
             runs.setdefault("SAELens batch_topk (torch)", []).append(result)
             print("saelens", seed, json.dumps(result), flush=True)
     report["runs"] = runs
