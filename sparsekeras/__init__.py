@@ -1,7 +1,9 @@
 """sparsekeras: sparse coding as drop-in Keras 3 layers and regularizers."""
 
 from sparsekeras import (
+    callbacks,
     datasets,
+    feature_recovery,
     layers,
     losses,
     metrics,
@@ -29,7 +31,9 @@ __all__ = [
     "SparseDense",
     "TiedDense",
     "WeightDecay",
+    "callbacks",
     "datasets",
+    "feature_recovery",
     "layers",
     "losses",
     "metrics",

@@ -12,8 +12,20 @@ import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
-SUBPACKAGES = ("layers", "models", "regularizers", "datasets", "testing")
-MODULES = ("metrics", "studies.instruments", "studies.pictures")
+SUBPACKAGES = (
+    "layers",
+    "models",
+    "regularizers",
+    "datasets",
+    "testing",
+    "callbacks",
+)
+MODULES = (
+    "metrics",
+    "feature_recovery",
+    "studies.instruments",
+    "studies.pictures",
+)
 
 
 @pytest.mark.slow
