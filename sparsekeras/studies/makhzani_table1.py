@@ -23,11 +23,10 @@ import keras
 import numpy as np
 from keras import ops
 
-from sparsekeras.datasets import load_mnist
-from sparsekeras.datasets.mnist import ENVIRONMENT_VARIABLE
 from sparsekeras.layers import KSparse, TiedDense
 from sparsekeras.losses import SquaredErrorCost
 from sparsekeras.studies import _output, instruments
+from sparsekeras.studies._data import load_mnist_argument
 
 TRAIN_IMAGES = 50_000
 EPOCHS = 200
@@ -205,19 +204,7 @@ def load_table1_mnist(data, *, quick=False):
             "training images, the table needs the full 60,000; use --quick "
             "to try the command on it"
         )
-    try:
-        if data == "embedded":
-            mnist = load_mnist(source="embedded")
-        elif data == "full":
-            from_file = os.environ.get(ENVIRONMENT_VARIABLE)
-            mnist = load_mnist(source="path" if from_file else "keras")
-        else:
-            mnist = load_mnist(data, source="path")
-    except Exception as error:
-        reason = " ".join(str(error).split()) or type(error).__name__
-        raise _output.UserError(
-            f"--data {data!r}: could not load MNIST ({reason})"
-        ) from error
+    mnist = load_mnist_argument(data)
     (x_all, y_all), (x_test, y_test) = mnist
     train, valid = (
         (QUICK_TRAIN_IMAGES, QUICK_VALIDATION_IMAGES)

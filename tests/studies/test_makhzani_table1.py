@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from sparsekeras.datasets import load_mnist
-from sparsekeras.studies import cli, instruments, makhzani_table1
+from sparsekeras.studies import _data, cli, instruments, makhzani_table1
 
 
 def _save_mnist(path, train_images, seed=0):
@@ -74,7 +74,7 @@ def test_a_result_it_did_not_write_is_refused_before_loading(
     def refuse(*args, **kwargs):
         raise AssertionError("loaded the data before checking --out")
 
-    monkeypatch.setattr(makhzani_table1, "load_mnist", refuse)
+    monkeypatch.setattr(_data, "load_mnist", refuse)
     (tmp_path / "result.json").write_text('{"mine": true}')
     argv = ["makhzani-table1", "--quick", "--out", str(tmp_path)]
     assert cli.main(argv) == 2

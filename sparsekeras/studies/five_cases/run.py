@@ -10,15 +10,13 @@ only what an earlier comparison wrote there (`studies._output`).
 
 import dataclasses
 import math
-import os
 import time
 
 import keras
 import numpy as np
 
-from sparsekeras.datasets import load_mnist
-from sparsekeras.datasets.mnist import ENVIRONMENT_VARIABLE
 from sparsekeras.studies import _output, instruments, pictures
+from sparsekeras.studies._data import load_mnist_argument
 from sparsekeras.studies.five_cases import report
 from sparsekeras.studies.five_cases.cases import (
     build_case,
@@ -133,34 +131,13 @@ def _one_or_each(values):
 
 
 def _load(data):
-    try:
-        if data == "embedded":
-            mnist = load_mnist(source="embedded")
-        elif data == "full":
-            # Full MNIST or an error: never the sample under the name "full".
-            from_file = os.environ.get(ENVIRONMENT_VARIABLE)
-            mnist = load_mnist(source="path" if from_file else "keras")
-        else:
-            mnist = load_mnist(data, source="path")
-    except Exception as error:
-        raise _output.UserError(_data_error(data, error)) from error
+    mnist = load_mnist_argument(data)
     (x_train, y_train), (x_test, y_test) = mnist
     return (
         (_flatten(x_train), y_train),
         (_flatten(x_test), y_test),
         mnist.source,
     )
-
-
-def _data_error(data, error):
-    reason = " ".join(str(error).split()) or type(error).__name__
-    if data == "full":
-        return (
-            f"--data full: could not load full MNIST ({reason}); without a "
-            f"network, set {ENVIRONMENT_VARIABLE} or pass --data PATH.npz, "
-            "or use --data embedded"
-        )
-    return f"--data {data!r}: could not load it ({reason})"
 
 
 def _flatten(images):

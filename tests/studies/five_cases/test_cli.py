@@ -13,7 +13,7 @@ import time
 import numpy as np
 import pytest
 
-from sparsekeras.studies import _output, cli, makhzani_table1
+from sparsekeras.studies import _data, _output, cli, makhzani_table1
 
 
 def _exit_status(argv):
@@ -136,7 +136,7 @@ def no_table1_data(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("loaded data before checking the arguments")
 
-    monkeypatch.setattr(makhzani_table1, "load_mnist", refuse)
+    monkeypatch.setattr(_data, "load_mnist", refuse)
 
 
 def test_table1_out_that_is_a_file_is_refused_before_loading(
@@ -196,8 +196,6 @@ def test_corrupt_data_is_one_line_and_exit_2(tmp_path, capsys):
 def test_full_data_offline_is_one_line_and_exit_2(
     tmp_path, capsys, monkeypatch
 ):
-    from sparsekeras.studies.five_cases import run
-
     def offline(*args, **kwargs):
         raise Exception(
             "URL fetch failure on https://example/mnist.npz: None -- "
@@ -205,7 +203,7 @@ def test_full_data_offline_is_one_line_and_exit_2(
         )
 
     monkeypatch.delenv(cli.MNIST_VARIABLE, raising=False)
-    monkeypatch.setattr(run, "load_mnist", offline)
+    monkeypatch.setattr(_data, "load_mnist", offline)
     message = _fails_with_usage_error(
         ["--data", "full", "--out", str(tmp_path / "out"), "--quiet"], capsys
     )
