@@ -95,3 +95,15 @@ def test_fvu_without_variance_is_undefined_never_zero():
     metric.reset_state()
     metric.update_state(np.ones((4, 3)), np.ones((4, 3)))
     assert np.isnan(_result(metric))
+
+
+def test_sparsekeras_metrics_are_the_keras_metrics_for_compile():
+    import sparsekeras as sk
+
+    assert set(sk.metrics.__all__) == {"FVU", "L0", "DeadFraction"}
+    inputs = keras.Input((4,))
+    model = keras.Model(inputs, keras.layers.Dense(4)(inputs))
+    model.compile(optimizer="sgd", loss="mse", metrics=[sk.metrics.FVU()])
+    x = np.random.default_rng(0).normal(size=(8, 4)).astype("float32")
+    logs = model.evaluate(x, x, verbose=0, return_dict=True)
+    assert np.isfinite(logs["fvu"])

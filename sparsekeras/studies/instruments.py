@@ -457,7 +457,6 @@ class LinearProbe:
             tolerance was reached within them.
         scale_floor: float >= 0, default 0.3, see above; 0 standardises
             every non-constant feature fully.
-        seed: accepted for compatibility; the fit does not depend on it.
 
     Example:
 
@@ -478,7 +477,6 @@ class LinearProbe:
         tolerance=1e-4,
         max_iterations=1000,
         scale_floor=0.3,
-        seed=0,
     ):
         codes = _finite_codes("codes", codes)
         labels = _labels("labels", labels, len(codes))
@@ -490,7 +488,6 @@ class LinearProbe:
             "max_iterations", max_iterations, minimum=1
         )
         self.scale_floor = check_float("scale_floor", scale_floor, minimum=0.0)
-        self.seed = seed
         self.mean = np.mean(codes, axis=0)
         std = np.std(codes, axis=0)
         floor = self.scale_floor * np.sqrt(np.mean(std * std))
@@ -589,7 +586,7 @@ class NearestNeighbourReader:
 
 
 def linear_probe_accuracy(
-    train_codes, train_labels, test_codes, test_labels, *, l2=1e-4, seed=0
+    train_codes, train_labels, test_codes, test_labels, *, l2=1e-4
 ):
     """Test accuracy of a `LinearProbe` fit on the training codes.
 
@@ -599,7 +596,6 @@ def linear_probe_accuracy(
         test_codes: array of shape `(n_test, units)`, finite.
         test_labels: int array of shape `(n_test,)`.
         l2: the probe's L2 penalty, default 1e-4.
-        seed: accepted for compatibility; the result does not depend on it.
 
     Returns:
         The test accuracy, a float in [0, 1].
@@ -613,7 +609,7 @@ def linear_probe_accuracy(
     """
     train_codes = _finite_codes("train_codes", train_codes)
     test_codes = _finite_codes("test_codes", test_codes)
-    probe = LinearProbe(train_codes, train_labels, l2=l2, seed=seed)
+    probe = LinearProbe(train_codes, train_labels, l2=l2)
     return probe.accuracy(test_codes, test_labels)
 
 
