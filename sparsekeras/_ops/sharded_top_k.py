@@ -1,7 +1,79 @@
 """An exact top-k of rows whose last axis is split into equal shards."""
 
+import functools
+from typing import NamedTuple
+
 import keras
 from keras import ops
+
+
+class LatentShards(NamedTuple):
+    """How a distribution splits a last axis: `count` blocks along a mesh
+    axis `axis_name` of `mesh`."""
+
+    mesh: object
+    axis_name: str
+    count: int
+
+
+def output_shards(layer):
+    """The `LatentShards` of `layer`'s output's last axis, or None.
+
+    Read at trace time from the current `keras.distribution`: a
+    `ModelParallel` whose `LayoutMap` lays out `"<layer.path>/output"`
+    (as Keras itself does after the layer's call) with a mesh axis last.
+    None with no distribution, a `DataParallel`, or a replicated last axis.
+    """
+    distribution = keras.distribution.distribution()
+    if distribution is None:
+        return None
+    layout = distribution.get_tensor_layout(f"{layer.path}/output")
+    if layout is None or layout.axes[-1] is None:
+        return None
+    mesh, axis_name = layout.device_mesh, layout.axes[-1]
+    count = mesh.shape[list(mesh.axis_names).index(axis_name)]
+    return LatentShards(mesh, axis_name, count)
+
+
+def top_k_over(shards, default):
+    """`default` (a `top_k(x, k)`) with no shards, else `sharded_top_k`'s."""
+    if shards is None:
+        return default
+    return functools.partial(
+        sharded_top_k,
+        shards=shards.count,
+        mesh=shards.mesh,
+        axis_name=shards.axis_name,
+    )
+
+
+def flattened_top_k_over(shards, units, default):
+    """A `top_k(flat, k)` of a `(1, rows * units)` flattening of rows.
+
+    With shards, each shard's `rows * units / count` entries are ranked on
+    its device, then the candidates merged (`sharded_top_k`): the values
+    are the flattening's `k` largest, exactly; the indices say where each
+    lies in the flattening (among ties, not necessarily the lowest).
+    """
+    if shards is None:
+        return default
+    count = shards.count
+
+    def top_k(flat, k):
+        block = units // count
+        blocks = ops.transpose(ops.reshape(flat, (-1, count, block)), (1, 0, 2))
+        rows = blocks.shape[1]
+        values, at = sharded_top_k(
+            ops.reshape(blocks, (1, -1)),
+            k,
+            count,
+            mesh=shards.mesh,
+            axis_name=shards.axis_name,
+        )
+        shard, rest = at // (rows * block), at % (rows * block)
+        return values, (rest // block) * units + shard * block + rest % block
+
+    return top_k
 
 
 def sharded_top_k(x, k, shards, *, mesh=None, axis_name=None):

@@ -5,6 +5,8 @@ import numpy as np
 from keras import ops
 
 from sparsekeras._ops.selection import keep, nan_as_inf, top_k_mask
+from sparsekeras._ops.sharded_top_k import flattened_top_k_over, output_shards
+from sparsekeras._ops.top_k import top_k as fast_top_k
 from sparsekeras._validation import check_float, check_float_dtype, check_int
 from sparsekeras.layers._masks import row_mask
 from sparsekeras.layers._step import add_step_counter
@@ -141,8 +143,12 @@ class BatchTopK(keras.layers.Layer):
 
     def _top(self, ranked, budget, max_budget):
         flat = ops.reshape(ranked, (1, -1))
+        # Rows split across devices are ranked shard by shard.
+        top_k = flattened_top_k_over(
+            output_shards(self), ranked.shape[-1], fast_top_k
+        )
         return ops.reshape(
-            top_k_mask(flat, budget, max_budget), ops.shape(ranked)
+            top_k_mask(flat, budget, max_budget, top_k), ops.shape(ranked)
         )
 
     def _update_threshold(self, kept):
