@@ -24,7 +24,9 @@ def sae_layout_map(device_mesh, model_axis="model", batch_axis="batch"):
     weights after training, are one device's to float round-off. `units`
     must be a multiple of the size of `model_axis`. The keys match any
     model's `encoder_kernel` (and so on), so the map is for a model whose
-    only such weights are the autoencoder's.
+    only such weights are the autoencoder's. See
+    [Sparse autoencoders](sparse-autoencoders.md) for what is tested and
+    the memory per device.
 
     Args:
         device_mesh: a `keras.distribution.DeviceMesh`.
