@@ -89,10 +89,12 @@ def sharded_top_k(x, k, shards, *, mesh=None, axis_name=None):
     indices are `ops.top_k`'s too.
 
     With `mesh` and `axis_name`, the blocks are laid out one per device
-    along the mesh axis `axis_name` (so each device ranks its own block)
-    and the `shards * k` candidates are replicated before the merge, so no
-    `top_k` runs on an axis split across devices: XLA's partitioning of
-    such a `top_k` has given wrong values (jax issue #19271).
+    along the mesh axis `axis_name`, each device ranks its own block (by a
+    stable sort, which XLA keeps on the block's device, where it would
+    gather a `top_k`'s operand onto every device) and the `shards * k`
+    candidates are replicated before the merge, so no `top_k` runs on an
+    axis split across devices: XLA's partitioning of such a `top_k` has
+    given wrong values (jax issue #19271).
 
     Args:
         x: tensor of rank >= 2 whose last axis is known.
@@ -122,7 +124,7 @@ def sharded_top_k(x, k, shards, *, mesh=None, axis_name=None):
     rank = len(leading)
     blocks = ops.reshape(x, (*leading, shards, block))
     blocks = _laid_out(blocks, mesh, [None] * rank + [axis_name, None])
-    values, local = ops.top_k(blocks, per_block)
+    values, local = _block_top_k(blocks, per_block, on_devices=mesh is not None)
     offsets = ops.arange(0, size, block, dtype="int32")[:, None]
     indices = ops.cast(local, "int32") + offsets
     values = ops.reshape(values, (*leading, shards * per_block))
@@ -131,6 +133,19 @@ def sharded_top_k(x, k, shards, *, mesh=None, axis_name=None):
     indices = _laid_out(indices, mesh, [None] * (rank + 1))
     top, at = ops.top_k(values, k)
     return top, ops.take_along_axis(indices, ops.cast(at, "int32"), axis=-1)
+
+
+def _block_top_k(blocks, k, on_devices):
+    """The top `k` of each block, lower indices first among ties.
+
+    Blocks laid out on devices are ranked by a stable sort (of `-x`, so
+    that ties keep index order), which XLA runs where each block lies; it
+    gathers a `top_k`'s whole operand onto every device instead.
+    """
+    if not on_devices:
+        return ops.top_k(blocks, k)
+    order = ops.argsort(-blocks, axis=-1)[..., :k]
+    return ops.take_along_axis(blocks, order, axis=-1), order
 
 
 def _laid_out(tensor, mesh, axes):

@@ -81,3 +81,14 @@ def test_rows_split_over_eight_devices_give_one_devices_top_k(eight_devices):
         np.testing.assert_array_equal(
             case["indices"], case["one_device_indices"], err_msg=name
         )
+
+
+@pytest.mark.slow
+def test_each_device_ranks_only_its_latents_and_the_candidates(eight_devices):
+    # 32 rows of 256 latents over 8 devices, k = 4: each device sorts its
+    # 32 latents per row, then the top 5 (k + 1) of the 8 x 5 candidates;
+    # never all 256 of a row, which a gathered top_k would rank.
+    shapes = eight_devices["ksparse_ranked_shapes"]
+    assert shapes
+    for shape in shapes:
+        assert shape[-1] <= 40 and np.prod(shape) <= 32 * 40, shapes
