@@ -47,33 +47,28 @@ def top_k_over(shards, default):
     )
 
 
-def flattened_top_k_over(shards, units, default):
-    """A `top_k(flat, k)` of a `(1, rows * units)` flattening of rows.
+def flatten_by_block(x, shards):
+    """`x` as one row `(1, size)`, each device's block of latents in a run.
 
-    With shards, each shard's `rows * units / count` entries are ranked on
-    its device, then the candidates merged (`sharded_top_k`): the values
-    are the flattening's `k` largest, exactly; the indices say where each
-    lies in the flattening (among ties, not necessarily the lowest).
+    With no shards, row-major. With shards, the last axis's `count`
+    blocks come one after another (block 0 of every row, then block 1,
+    ...), so the row splits over the devices as `x` does (a row-major
+    flattening of a split last axis is gathered onto every device).
     """
     if shards is None:
-        return default
+        return ops.reshape(x, (1, -1))
     count = shards.count
+    blocks = ops.reshape(x, (-1, count, x.shape[-1] // count))
+    return ops.reshape(ops.transpose(blocks, (1, 0, 2)), (1, -1))
 
-    def top_k(flat, k):
-        block = units // count
-        blocks = ops.transpose(ops.reshape(flat, (-1, count, block)), (1, 0, 2))
-        rows = blocks.shape[1]
-        values, at = sharded_top_k(
-            ops.reshape(blocks, (1, -1)),
-            k,
-            count,
-            mesh=shards.mesh,
-            axis_name=shards.axis_name,
-        )
-        shard, rest = at // (rows * block), at % (rows * block)
-        return values, (rest // block) * units + shard * block + rest % block
 
-    return top_k
+def unflatten_by_block(flat, shape, shards):
+    """The inverse of `flatten_by_block`: `flat` as a tensor of `shape`."""
+    if shards is None:
+        return ops.reshape(flat, shape)
+    count = shards.count
+    blocks = ops.reshape(flat, (count, -1, shape[-1] // count))
+    return ops.reshape(ops.transpose(blocks, (1, 0, 2)), shape)
 
 
 def sharded_top_k(x, k, shards, *, mesh=None, axis_name=None):

@@ -23,7 +23,7 @@ import numpy as np  # noqa: E402
 from keras import ops  # noqa: E402
 
 from sparsekeras._ops.sharded_top_k import sharded_top_k  # noqa: E402
-from sparsekeras.layers import KSparse  # noqa: E402
+from sparsekeras.layers import BatchTopK, KSparse  # noqa: E402
 
 SHARDS = 8
 
@@ -63,12 +63,13 @@ def main():
             "one_device_indices": np.asarray(one_indices).tolist(),
             "plain_top_k_sharded_values": np.asarray(plain_values).tolist(),
         }
-    report["ksparse_ranked_shapes"] = ranked_shapes(mesh)
+    for layer in (KSparse, BatchTopK):
+        report[f"{layer.__name__}_ranked_shapes"] = ranked_shapes(layer, mesh)
     print(json.dumps(report))
 
 
-def ranked_shapes(mesh):
-    """What each device ranks in KSparse's program, its output split.
+def ranked_shapes(layer_class, mesh):
+    """What each device ranks in a k = 4 layer's program, its output split.
 
     Under a `ModelParallel` that lays out the layer's output (32 rows of
     256 latents) over the 8 devices: the shape of each `TopK` and `sort`
@@ -78,7 +79,7 @@ def ranked_shapes(mesh):
     layout_map[".*/output"] = (None, "model")
     x = np.random.default_rng(1).normal(size=(32, 256)).astype("float32")
     with keras.distribution.ModelParallel(layout_map=layout_map).scope():
-        layer = KSparse(4)
+        layer = layer_class(4)
         layer.build(x.shape)
         split = keras.distribution.distribute_tensor(
             x, keras.distribution.TensorLayout([None, "model"], mesh)
