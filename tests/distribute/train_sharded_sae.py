@@ -36,7 +36,7 @@ CASES = {
     "topk": ({"activation": "topk"}, (1, 8)),
     "batch_topk": ({"activation": "batch_topk"}, (2, 4)),
     "matryoshka": (
-        {"activation": "batch_topk", "matryoshka_groups": (8, 24, 32)},
+        {"activation": "batch_topk", "matryoshka_groups": [8, 8, 16, 32]},
         (1, 8),
     ),
 }
