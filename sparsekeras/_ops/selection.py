@@ -7,7 +7,7 @@ from sparsekeras._ops.top_k import top_k as fast_top_k
 from sparsekeras._ops.tuning import at_torch_partial_sort_edge
 
 
-def top_k_mask(x, k, k_max):
+def top_k_mask(x, k, k_max, top_k=fast_top_k):
     """True at exactly the `k` largest entries of each row of `x`.
 
     `k` may be a Python int or a scalar int tensor no larger than the Python
@@ -15,7 +15,10 @@ def top_k_mask(x, k, k_max):
     are kept in index order until `k` entries are kept. NaN ranks as `+inf`
     (ties with it broken by index, as for any tie), so it is kept and
     propagates: backends' `top_k` order NaN differently, and ranking it
-    explicitly keeps the same entries on every backend.
+    explicitly keeps the same entries on every backend. `top_k(x, width)`
+    gives the `width` largest values of each row, largest first (the
+    indices are not used): `sharded_top_k`'s where rows are split across
+    devices.
 
     The row passes over its entries three times when no row has a tie at
     its threshold: NaN ranking, the top `k_max + 1` (`_fast_top_k`) and the
@@ -25,7 +28,7 @@ def top_k_mask(x, k, k_max):
     `tuning.TORCH_PARTIAL_SORT_RATIO`).
     """
     ranked = nan_as_inf(x)
-    threshold, following = _kth_and_next_largest(ranked, k, k_max)
+    threshold, following = _kth_and_next_largest(ranked, k, k_max, top_k)
     at_least = ranked >= threshold
 
     def break_ties():
@@ -42,7 +45,7 @@ def top_k_mask(x, k, k_max):
     )
 
 
-def _kth_and_next_largest(ranked, k, k_max):
+def _kth_and_next_largest(ranked, k, k_max, top_k):
     """The `k`-th and `(k + 1)`-th largest of each row, `(..., 1)` each.
 
     Both are read from `top_k`'s values by a masked sum over positions
@@ -52,14 +55,14 @@ def _kth_and_next_largest(ranked, k, k_max):
     selection to its tie-breaking branch (correct, if slower).
     """
     size = ranked.shape[-1]
-    if at_torch_partial_sort_edge(k_max, size):
+    if top_k is fast_top_k and at_torch_partial_sort_edge(k_max, size):
         return _kth_and_count(ranked, k, k_max)
     if isinstance(k_max, int) and isinstance(size, int):
         width = min(k_max + 1, size)
     else:
         # `BatchTopK`'s `k * rows` under a traced, unknown batch size.
         width = ops.minimum(k_max + 1, ops.shape(ranked)[-1])
-    largest, _ = fast_top_k(ranked, width)
+    largest, _ = top_k(ranked, width)
     return _value_at(largest, k - 1, width), _value_at(largest, k, width)
 
 
@@ -83,9 +86,9 @@ def _kth_and_count(ranked, k, k_max):
     return threshold, ops.cast(following, ranked.dtype)
 
 
-def keep_top_k(x, k, k_max):
+def keep_top_k(x, k, k_max, top_k=fast_top_k):
     """Zeroes all but the entries of `x` that `top_k_mask` keeps."""
-    return keep(x, top_k_mask(x, k, k_max))
+    return keep(x, top_k_mask(x, k, k_max, top_k))
 
 
 def keep(x, mask):
@@ -93,7 +96,7 @@ def keep(x, mask):
     return ops.where(mask, x, ops.zeros((), dtype=x.dtype))
 
 
-def top_k_values_and_indices(x, k, width):
+def top_k_values_and_indices(x, k, width, top_k=fast_top_k):
     """The entries that `top_k_mask` keeps, as `width` values and indices.
 
     `k` may be a Python int or a scalar int tensor no larger than the
@@ -112,7 +115,7 @@ def top_k_values_and_indices(x, k, width):
     if _on_torch():
         indices = _largest_first(ranked, width)
     else:
-        _, indices = fast_top_k(ranked, width)
+        _, indices = top_k(ranked, width)
     values = ops.take_along_axis(x, indices, axis=-1)
     return keep(values, ops.arange(width, dtype="int32") < k), indices
 

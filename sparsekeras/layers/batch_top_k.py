@@ -5,6 +5,13 @@ import numpy as np
 from keras import ops
 
 from sparsekeras._ops.selection import keep, nan_as_inf, top_k_mask
+from sparsekeras._ops.sharded_top_k import (
+    flatten_by_block,
+    output_shards,
+    top_k_over,
+    unflatten_by_block,
+)
+from sparsekeras._ops.top_k import top_k as fast_top_k
 from sparsekeras._validation import check_float, check_float_dtype, check_int
 from sparsekeras.layers._masks import row_mask
 from sparsekeras.layers._step import add_step_counter
@@ -33,8 +40,11 @@ class BatchTopK(keras.layers.Layer):
     `DataParallel` the selection is over the global batch. A Keras mask
     (one boolean per row) leaves its masked rows out: they output zeros,
     take no part of the `k * rows` budget (`rows` counts the unmasked rows
-    only) and do not move θ; the mask passes on to the next layer. See
-    [Sparse autoencoders](sparse-autoencoders.md).
+    only) and do not move θ; the mask passes on to the next layer. Under
+    a `keras.distribution.ModelParallel` that lays out the layer's output
+    with a mesh axis last, each device ranks its block of latents and ties
+    at the threshold are kept block by block (each device's block,
+    row-major, in turn). See [Sparse autoencoders](sparse-autoencoders.md).
 
     Args:
         k: positive integer, the mean number of entries kept per row in
@@ -140,10 +150,14 @@ class BatchTopK(keras.layers.Layer):
         return keep(inputs, kept)
 
     def _top(self, ranked, budget, max_budget):
-        flat = ops.reshape(ranked, (1, -1))
-        return ops.reshape(
-            top_k_mask(flat, budget, max_budget), ops.shape(ranked)
+        # Latents split across devices are ranked where they lie, each
+        # device's block of the batch, then the candidates merged.
+        shards = output_shards(self)
+        flat = flatten_by_block(ranked, shards)
+        kept = top_k_mask(
+            flat, budget, max_budget, top_k_over(shards, fast_top_k)
         )
+        return unflatten_by_block(kept, ops.shape(ranked), shards)
 
     def _update_threshold(self, kept):
         smallest = ops.cast(ops.min(kept), "float32")

@@ -11,6 +11,8 @@ from sparsekeras._ops.selection import (
     top_k_mask,
     top_k_values_and_indices,
 )
+from sparsekeras._ops.sharded_top_k import output_shards, top_k_over
+from sparsekeras._ops.top_k import top_k as fast_top_k
 from sparsekeras._validation import (
     check_bool,
     check_float,
@@ -177,31 +179,36 @@ class KSparse(keras.layers.Layer):
         return keep(outputs, rows_kept)
 
     def _select(self, inputs, training):
+        # Rows split across devices are ranked shard by shard.
+        top_k = top_k_over(output_shards(self), fast_top_k)
         if not training:
-            return self._keep(inputs, self._inference_k, self._inference_k)
+            k = self._inference_k
+            return self._keep(inputs, k, k, top_k)
         if self.return_indices:
             # The width is the same for every k: no branch to take.
             k = self._annealed_k() if self._anneals() else self.k
-            outputs = self._keep(inputs, k, self._width)
+            outputs = self._keep(inputs, k, self._width, top_k)
         elif self._anneals():
             # Once annealing is over, the top k_start need not be sorted
             # out. The branches return the mask only, so that gradients
             # do not flow through the branch.
             mask = ops.cond(
                 self.step < self.anneal_steps,
-                lambda: top_k_mask(inputs, self._annealed_k(), self.k_start),
-                lambda: top_k_mask(inputs, self.k, self.k),
+                lambda: top_k_mask(
+                    inputs, self._annealed_k(), self.k_start, top_k
+                ),
+                lambda: top_k_mask(inputs, self.k, self.k, top_k),
             )
             outputs = keep(inputs, mask)
         else:
-            outputs = self._keep(inputs, self.k, self.k)
+            outputs = self._keep(inputs, self.k, self.k, top_k)
         self.step.assign_add(1)
         return outputs
 
-    def _keep(self, inputs, k, k_max):
+    def _keep(self, inputs, k, k_max, top_k):
         if self.return_indices:
-            return top_k_values_and_indices(inputs, k, self._width)
-        return keep_top_k(inputs, k, k_max)
+            return top_k_values_and_indices(inputs, k, self._width, top_k)
+        return keep_top_k(inputs, k, k_max, top_k)
 
     def _anneals(self):
         return self.k_start is not None and self.anneal_steps > 0

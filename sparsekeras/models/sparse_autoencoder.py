@@ -6,6 +6,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from sparsekeras._ops.sharded_top_k import output_shards, top_k_over
 from sparsekeras._replicas import replica_mean
 from sparsekeras._validation import (
     INT32_MAX,
@@ -463,7 +464,7 @@ class SparseAutoencoder(keras.Model):
         ones (dead ones first) instead of all `units`: matmuls aux_k wide,
         whose gradients reach the weights through small gathers.
         """
-        _, columns = ops.top_k(ops.cast(dead, "float32"), self._aux_k)
+        _, columns = self._latent_top_k(ops.cast(dead, "float32"), self._aux_k)
         chosen = ops.take(dead, columns)
         kernel = ops.take(self._cast(self.encoder_kernel), columns, axis=1)
         bias = ops.take(self._cast(self._encoder_bias()), columns)
@@ -483,13 +484,18 @@ class SparseAutoencoder(keras.Model):
         """
         # Only compared: no gradient (nor its saved state) through top_k.
         candidates = ops.where(dead, ops.stop_gradient(pre), float("-inf"))
-        largest, _ = ops.top_k(candidates, self._aux_k)
+        largest, _ = self._latent_top_k(candidates, self._aux_k)
         threshold = ops.min(largest, axis=-1, keepdims=True)
         # ReLU's zeros in the same mask.
         kept = dead & (candidates >= threshold) & (candidates > 0)
         aux_codes = ops.where(kept, pre, ops.zeros((), pre.dtype))
         aux = ops.matmul(aux_codes, decoder)
         return _squared_error(residual, aux)
+
+    def _latent_top_k(self, x, k):
+        # Latents split across devices are ranked shard by shard, as the
+        # selection ranks them (`sae_layout_map`).
+        return top_k_over(output_shards(self.selection), ops.top_k)(x, k)
 
     def get_config(self):
         config = {

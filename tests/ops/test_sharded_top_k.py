@@ -81,3 +81,26 @@ def test_rows_split_over_eight_devices_give_one_devices_top_k(eight_devices):
         np.testing.assert_array_equal(
             case["indices"], case["one_device_indices"], err_msg=name
         )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "layer, largest",
+    [
+        # Each device sorts its 32 latents of each row, then the top 5
+        # (k + 1) of the row's 8 x 5 candidates: 32 rows of 40.
+        ("KSparse", 32 * 40),
+        # Each device sorts its 32 x 32 block of the batch, then the top
+        # 129 (k x rows + 1) of the 8 x 129 candidates.
+        ("BatchTopK", 8 * 129),
+    ],
+)
+def test_each_device_ranks_only_its_latents_and_the_candidates(
+    eight_devices, layer, largest
+):
+    # 32 rows of 256 latents over 8 devices, k = 4: never the 32 x 256
+    # entries that a top_k of the gathered batch would rank.
+    shapes = eight_devices[f"{layer}_ranked_shapes"]
+    assert shapes
+    for shape in shapes:
+        assert np.prod(shape) <= largest, shapes

@@ -12,6 +12,7 @@ the exact sharded top-k runs under `jax.jit` on it, and the backend's own
 
 import json
 import os
+import re
 
 os.environ["KERAS_BACKEND"] = "jax"
 os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=8"
@@ -22,6 +23,7 @@ import numpy as np  # noqa: E402
 from keras import ops  # noqa: E402
 
 from sparsekeras._ops.sharded_top_k import sharded_top_k  # noqa: E402
+from sparsekeras.layers import BatchTopK, KSparse  # noqa: E402
 
 SHARDS = 8
 
@@ -61,7 +63,41 @@ def main():
             "one_device_indices": np.asarray(one_indices).tolist(),
             "plain_top_k_sharded_values": np.asarray(plain_values).tolist(),
         }
+    for layer in (KSparse, BatchTopK):
+        report[f"{layer.__name__}_ranked_shapes"] = ranked_shapes(layer, mesh)
     print(json.dumps(report))
+
+
+def ranked_shapes(layer_class, mesh):
+    """What each device ranks in a k = 4 layer's program, its output split.
+
+    Under a `ModelParallel` that lays out the layer's output (32 rows of
+    256 latents) over the 8 devices: the shape of each `TopK` and `sort`
+    operand in the partitioned program, which holds one device's share.
+    """
+    layout_map = keras.distribution.LayoutMap(mesh)
+    layout_map[".*/output"] = (None, "model")
+    x = np.random.default_rng(1).normal(size=(32, 256)).astype("float32")
+    with keras.distribution.ModelParallel(layout_map=layout_map).scope():
+        layer = layer_class(4)
+        layer.build(x.shape)
+        split = keras.distribution.distribute_tensor(
+            x, keras.distribution.TensorLayout([None, "model"], mesh)
+        )
+        state = [variable.value for variable in layer.non_trainable_variables]
+
+        def train(state, x):
+            return layer.stateless_call([], state, x, training=True)[0]
+
+        program = jax.jit(train).lower(state, split).compile().as_text()
+    shapes = dict(re.findall(r"(%[\w.-]+) = \(?\w+\[([\d,]*)\]", program))
+    operands = re.findall(
+        r"custom-call\((%[\w.-]+)\).*\"TopK\"|sort\((%[\w.-]+)", program
+    )
+    return [
+        [int(size) for size in shapes[top_k or sort].split(",")]
+        for top_k, sort in operands
+    ]
 
 
 if __name__ == "__main__":
