@@ -1,5 +1,6 @@
 """Models built from sparsekeras components."""
 
+from sparsekeras.models.matryoshka import matryoshka_group_sizes
 from sparsekeras.models.sparse_autoencoder import SparseAutoencoder
 
-__all__ = ["SparseAutoencoder"]
+__all__ = ["SparseAutoencoder", "matryoshka_group_sizes"]
