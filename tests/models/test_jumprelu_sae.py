@@ -89,14 +89,16 @@ def test_loss_warms_the_penalty_up_linearly():
     sae = _jumprelu(sparsity_coefficient=0.05, sparsity_warmup_steps=4)
     _spread_thresholds(sae)
     no_dead = np.zeros(UNITS, bool)
-    for step in range(6):
+    for step in (0, 2, 4):
+        sae.warmup_step.assign(step)
         expected = numpy_sae.loss(
             sae, x, no_dead, coefficient=0.05 * min(1, step / 4)
         )
         sae(x, training=True)
         (loss,) = sae.losses
         np.testing.assert_allclose(float(_numpy(loss)), expected, 1e-5)
-    assert int(_numpy(sae.warmup_step)) == 4
+        # Each training call counts a step, up to W.
+        assert int(_numpy(sae.warmup_step)) == min(step + 1, 4)
 
 
 @pytest.mark.parametrize(
