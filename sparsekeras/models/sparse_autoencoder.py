@@ -376,9 +376,11 @@ class SparseAutoencoder(keras.Model):
     def call(self, inputs, training=None):
         """The reconstruction `x_hat`, in training and out of it.
 
-        Adds the loss (in training FVU + AuxK, which also updates the
-        dead-latent count; otherwise the FVU) with `add_loss`, so that a
-        model that nests this one trains on it as well.
+        Adds the loss (in training the FVU, summed over Matryoshka's
+        prefixes, + AuxK + JumpReLU's warmed-up penalty, which also
+        update the dead-latent count and the warm-up step; otherwise the
+        whole dictionary's FVU) with `add_loss`, so that a model that
+        nests this one trains on it as well.
         """
         x = self._as_float(inputs)
         # Also in `fit` on JAX, whose stateless call skips `input_spec`.
