@@ -224,8 +224,8 @@ class SparseAutoencoder(keras.Model):
         dead-latent counts are copied, so that the codes (`encode`,
         `predict`) are those of `model` at inference, up to the float32
         rounding of `θ = exp(log θ)`. SAELens saves its BatchTopK SAEs as
-        JumpReLU ones in the same way. Training then goes on with a θ per
-        latent.
+        JumpReLU ones in the same way. The new model is not compiled;
+        trained, it learns a θ per latent.
 
         Args:
             model: a built `SparseAutoencoder` with
