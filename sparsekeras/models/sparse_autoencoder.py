@@ -1,5 +1,7 @@
-"""TopK sparse autoencoders with the mitigations against dead latents."""
+"""Sparse autoencoders (TopK, BatchTopK, JumpReLU, Matryoshka) and their
+mitigations against dead latents."""
 
+import math
 import random
 
 import keras
@@ -7,7 +9,6 @@ import numpy as np
 from keras import ops
 
 from sparsekeras._ops.sharded_top_k import output_shards, top_k_over
-from sparsekeras._replicas import replica_mean
 from sparsekeras._validation import (
     INT32_MAX,
     check_bool,
@@ -17,39 +18,71 @@ from sparsekeras._validation import (
 )
 from sparsekeras.layers._step import add_step_counter
 from sparsekeras.layers.batch_top_k import BatchTopK
+from sparsekeras.layers.jump_relu import JumpReLU
 from sparsekeras.layers.ksparse import KSparse
 from sparsekeras.metrics import FVU
+from sparsekeras.models._sae_losses import (
+    fvu,
+    global_statistics,
+    prefix_squared_errors,
+    squared_error,
+    warmup_coefficient,
+)
+from sparsekeras.models.matryoshka import check_matryoshka_groups
 
-ACTIVATIONS = ("topk", "batch_topk")
+ACTIVATIONS = ("topk", "batch_topk", "jumprelu")
 PRE_BIASES = ("geometric_median", "mean", None)
+SPARSITY_PENALTIES = ("l0", "tanh")
 DEAD_AFTER_MAX = 2**30
+# The arguments of `activation="jumprelu"` alone, and their defaults.
+JUMPRELU_DEFAULTS = {
+    "initial_threshold": 0.001,
+    "bandwidth": 0.001,
+    "sparsity_penalty": "l0",
+    "sparsity_coefficient": 1e-3,
+    "sparsity_warmup_steps": 0,
+}
 
 
 @keras.saving.register_keras_serializable(package="sparsekeras")
 class SparseAutoencoder(keras.Model):
-    """A TopK sparse autoencoder, trained by `fit(x)` with no targets.
+    """A sparse autoencoder (TopK, BatchTopK or JumpReLU, optionally
+    Matryoshka), trained by `fit(x)` with no targets.
 
-        z = TopK(ReLU(W_enc (x - b_pre) + b_enc)),   x_hat = W_dec z + b_pre,
+        z = σ(W_enc (x - b_pre) + b_enc),   x_hat = W_dec z + b_pre,
 
-    trained on `FVU(x, x_hat) + aux_coefficient * AuxK`, both normalised by
-    the batch's variance (of `x`, of the residual `e = x - x_hat`); AuxK
-    is `||e - W_dec z_aux||^2 / ||e - mean(e)||^2`, `z_aux` the top `aux_k`
-    dead latents' ReLU pre-activations. A latent is dead once it has not
-    fired (been nonzero) for `dead_after` training samples: the weight
+    σ the activation: `TopK(ReLU(.))` (`"topk"`), `BatchTopK(ReLU(.))`
+    (`"batch_topk"`) or `JumpReLU_θ` (`"jumprelu"`, `z_i = pre_i H(pre_i -
+    θ_i)` with a learned θ per latent). The model trains on
+
+        FVU(x, x_hat) + aux_coefficient * AuxK  [+ λ_t * S(z)],
+
+    both normalised by the batch's variance (of `x`, of the residual
+    `e = x - x_hat`); AuxK is `||e - W_dec z_aux||^2 / ||e - mean(e)||^2`,
+    `z_aux` the top `aux_k` dead latents' ReLU pre-activations. With
+    `matryoshka_groups`, the FVU is summed over the nested prefixes: each
+    prefix of the first `m_j` latents reconstructs on its own,
+    `Σ_j ||x - W_dec[:m_j] z[:m_j] - b_pre||^2 / ||x - mean(x)||^2`. With
+    `"jumprelu"`, `S` is the batch mean of L0 (`"l0"`, Σ_i H(pre_i - θ_i))
+    or of `Σ_i tanh(4 z_i ||d_i||)` (`"tanh"`), `λ_t = λ min(1, t / W)` its
+    warmed-up coefficient. A latent is dead once it has not fired (been
+    nonzero) for `dead_after` training samples: the weight
     `samples_since_fired` (saturating at `dead_after`) tracks it, over the
     global batch under a distribution. Calling the model gives the
     reconstruction, in training or not, so it nests in other models (whose
     loss adds to its own); `compile` takes no `loss` and `fit` no `y`. Each
     mitigation is switchable; see
     [Sparse autoencoders](sparse-autoencoders.md) for what each does,
-    its measured share, and distribution.
+    its measured share, distribution, and which architecture to pick.
 
     Args:
         units: positive integer, the number of latents.
         k: positive integer, the latents kept per sample (per sample on
-            average for `"batch_topk"`).
-        activation: `"topk"` (the default, `KSparse`) or `"batch_topk"`
-            (`BatchTopK`, whose inference threshold is learned in training).
+            average for `"batch_topk"`); `None` (the only value allowed)
+            for `"jumprelu"`, whose L0 the sparsity penalty sets.
+        activation: `"topk"` (the default, `KSparse`), `"batch_topk"`
+            (`BatchTopK`, whose inference threshold is learned in training)
+            or `"jumprelu"` (`JumpReLU`, a learned log θ per latent).
         tied_init: bool, default `True`: the encoder starts as the
             transpose of the decoder.
         unit_norm_decoder: bool, default `True`: decoder columns are
@@ -62,6 +95,22 @@ class SparseAutoencoder(keras.Model):
         aux_k: integer >= 0 or `None` (default: half the input size, at
             most `units`): dead latents used by AuxK; `0` turns AuxK off.
         aux_coefficient: number >= 0, default `1/32`.
+        matryoshka_groups: `None` (default) or a list of positive group
+            sizes summing to `units` (the paper's convention): the nested
+            prefixes are the first `m_j` latents, `m_j` the sum of the
+            first `j` sizes. `matryoshka_group_sizes(units)` gives the
+            paper's. Any activation.
+        initial_threshold: positive number, default `0.001` (the paper's,
+            for inputs of mean squared norm 1): θ of every latent before
+            training. `"jumprelu"` only, as the four arguments below.
+        bandwidth: positive number, default `0.001` (the paper's): ε, the
+            width of the straight-through estimators' window around θ.
+        sparsity_penalty: `"l0"` (default, the paper's) or `"tanh"`
+            (Anthropic's January 2025 variant).
+        sparsity_coefficient: number >= 0, default `1e-3`: λ, a starting
+            point to tune (L0 falls as it rises).
+        sparsity_warmup_steps: integer >= 0, default `0`: W, the training
+            steps over which λ rises linearly from 0.
         **kwargs: base model keyword arguments, such as `name`.
 
     Example:
@@ -81,12 +130,19 @@ class SparseAutoencoder(keras.Model):
     Reference:
         - [Gao et al., 2024. Scaling and evaluating sparse autoencoders](
           https://arxiv.org/abs/2406.04093)
+        - [Bussmann et al., 2024. BatchTopK Sparse Autoencoders](
+          https://arxiv.org/abs/2412.06410)
+        - [Bussmann et al., 2025. Learning Multi-Level Features with
+          Matryoshka Sparse Autoencoders](https://arxiv.org/abs/2503.17547)
+        - [Rajamanoharan et al., 2024. Jumping Ahead: Improving
+          Reconstruction Fidelity with JumpReLU Sparse Autoencoders](
+          https://arxiv.org/abs/2407.14435)
     """
 
     def __init__(
         self,
         units,
-        k,
+        k=None,
         *,
         activation="topk",
         tied_init=True,
@@ -95,17 +151,18 @@ class SparseAutoencoder(keras.Model):
         dead_after=100_000,
         aux_k=None,
         aux_coefficient=1 / 32,
+        matryoshka_groups=None,
+        initial_threshold=0.001,
+        bandwidth=0.001,
+        sparsity_penalty="l0",
+        sparsity_coefficient=1e-3,
+        sparsity_warmup_steps=0,
         **kwargs,
     ):
         super().__init__(**kwargs)
         self.units = check_int("units", units, minimum=1)
-        self.k = check_int("k", k, minimum=1)
-        if self.k > self.units:
-            raise ValueError(
-                "Invalid value for `k`, expected an integer <= `units` "
-                f"({self.units}). Received: k={k!r}"
-            )
         self.activation = check_choice("activation", activation, ACTIVATIONS)
+        self.k = _check_k(k, self.units, self.activation)
         self.tied_init = check_bool("tied_init", tied_init)
         self.unit_norm_decoder = check_bool(
             "unit_norm_decoder", unit_norm_decoder
@@ -119,18 +176,109 @@ class SparseAutoencoder(keras.Model):
         self.aux_coefficient = check_float(
             "aux_coefficient", aux_coefficient, minimum=0.0
         )
+        self.matryoshka_groups = check_matryoshka_groups(
+            matryoshka_groups, self.units
+        )
+        self.initial_threshold = check_float(
+            "initial_threshold", initial_threshold, minimum=0.0, exclusive=True
+        )
+        self.bandwidth = check_float(
+            "bandwidth", bandwidth, minimum=0.0, exclusive=True
+        )
+        self.sparsity_penalty = check_choice(
+            "sparsity_penalty", sparsity_penalty, SPARSITY_PENALTIES
+        )
+        self.sparsity_coefficient = check_float(
+            "sparsity_coefficient", sparsity_coefficient, minimum=0.0
+        )
+        self.sparsity_warmup_steps = check_int(
+            "sparsity_warmup_steps", sparsity_warmup_steps, minimum=0
+        )
+        if self.activation != "jumprelu":
+            _check_jumprelu_defaults(self)
         if self.activation == "topk":
             self.selection = KSparse(
                 self.k, name="top_k", dtype=self.dtype_policy
             )
-        else:
+        elif self.activation == "batch_topk":
             self.selection = BatchTopK(
                 self.k, name="batch_top_k", dtype=self.dtype_policy
+            )
+        else:
+            self.selection = JumpReLU(
+                initial_threshold=self.initial_threshold,
+                bandwidth=self.bandwidth,
+                name="jump_relu",
+                dtype=self.dtype_policy,
             )
         self.fvu_tracker = FVU(name="fvu")
         # Fed each row's nonzero count by `call`, as `L0` would count.
         self.l0_tracker = keras.metrics.Mean(name="l0")
         self.dead_tracker = _Latest(name="dead_fraction")
+
+    @classmethod
+    def from_batch_topk(cls, model, **kwargs):
+        """A `"jumprelu"` model that encodes as a trained BatchTopK one.
+
+        Every latent's θ is the BatchTopK model's inference threshold
+        (`model.selection.threshold`), the other weights and the
+        dead-latent counts are copied, so that the codes (`encode`,
+        `predict`) are those of `model` at inference, up to the float32
+        rounding of `θ = exp(log θ)`. SAELens saves its BatchTopK SAEs as
+        JumpReLU ones in the same way. The new model is not compiled;
+        trained, it learns a θ per latent.
+
+        Args:
+            model: a built `SparseAutoencoder` with
+                `activation="batch_topk"` (Matryoshka or not) and a
+                threshold θ > 0 (it is 0 before training).
+            **kwargs: JumpReLU arguments of the new model
+                (`bandwidth`, `sparsity_penalty`, `sparsity_coefficient`,
+                `sparsity_warmup_steps`) and `name`; the others are
+                `model`'s.
+
+        Returns:
+            a new, built `SparseAutoencoder` with `activation="jumprelu"`.
+        """
+        if not isinstance(model, SparseAutoencoder):
+            raise TypeError(
+                "Invalid type for `model`, expected a `SparseAutoencoder`. "
+                f"Received: model of type {type(model).__name__}"
+            )
+        if model.activation != "batch_topk" or not model.built:
+            raise ValueError(
+                "Invalid value for `model`, expected a built "
+                "`SparseAutoencoder` with activation='batch_topk'. "
+                f"Received: activation={model.activation!r}, "
+                f"built={model.built}"
+            )
+        theta = float(ops.convert_to_numpy(model.selection.threshold))
+        if not (math.isfinite(theta) and theta > 0):
+            raise ValueError(
+                "Invalid value for `model`, expected a BatchTopK threshold "
+                "θ > 0, the JumpReLU threshold of every latent (θ is 0 "
+                f"until the model is trained). Received: threshold={theta!r}"
+            )
+        allowed = {*JUMPRELU_DEFAULTS, "name"} - {"initial_threshold"}
+        if not set(kwargs) <= allowed:
+            raise TypeError(
+                "Invalid keyword arguments for `from_batch_topk`, expected "
+                f"some of {sorted(allowed)}. "
+                f"Received: {sorted(set(kwargs) - allowed)}"
+            )
+        config = model.get_config()
+        config.update(
+            k=None, activation="jumprelu", initial_threshold=theta, **kwargs
+        )
+        converted = cls.from_config(config)
+        converted.build((None, model._input_dim()))
+        for name in _SHARED_WEIGHTS:
+            source = getattr(model, name)
+            if source is not None:
+                getattr(converted, name).assign(ops.convert_to_numpy(source))
+        log_theta = np.full((model.units,), math.log(theta), "float32")
+        converted.selection.log_threshold.assign(log_theta)
+        return converted
 
     def build(self, input_shape):
         input_dim = input_shape[-1]
@@ -178,6 +326,9 @@ class SparseAutoencoder(keras.Model):
         self.batch_samples = add_step_counter(
             self, "batch_samples", (), "float32", aggregation="sum"
         )
+        if self.activation == "jumprelu":
+            # t of the warm-up, saturating at W.
+            self.warmup_step = add_step_counter(self, "warmup_step")
         self.selection.build((None, self.units))
         self.fvu_tracker.build(input_dim)
         self.input_spec = keras.InputSpec(ndim=2, axes={-1: input_dim})
@@ -226,9 +377,11 @@ class SparseAutoencoder(keras.Model):
     def call(self, inputs, training=None):
         """The reconstruction `x_hat`, in training and out of it.
 
-        Adds the loss (in training FVU + AuxK, which also updates the
-        dead-latent count; otherwise the FVU) with `add_loss`, so that a
-        model that nests this one trains on it as well.
+        Adds the loss (in training the FVU, summed over Matryoshka's
+        prefixes, + AuxK + JumpReLU's warmed-up penalty, which also
+        update the dead-latent count and the warm-up step; otherwise the
+        whole dictionary's FVU) with `add_loss`, so that a model that
+        nests this one trains on it as well.
         """
         x = self._as_float(inputs)
         # Also in `fit` on JAX, whose stateless call skips `input_spec`.
@@ -238,20 +391,26 @@ class SparseAutoencoder(keras.Model):
         reconstruction = self._decode(codes, decoder)
         nonzero = ops.cast(ops.not_equal(codes, 0), "float32")
         if not training:
-            self.add_loss(_fvu(x, reconstruction))
+            self.add_loss(fvu(x, reconstruction))
             self._keep_nonzeros(nonzero)
             return reconstruction
         auxk = self.aux_coefficient > 0 and self._aux_k > 0
         residual = ops.stop_gradient(x - reconstruction) if auxk else None
         # Whether each latent fired on this replica's rows.
         fired = ops.max(nonzero, axis=0)
-        variances, fired = _global_statistics(
+        variances, fired = global_statistics(
             [x, residual] if auxk else [x], fired
         )
         dead = self._track_dead_latents(fired, ops.shape(x)[0])
-        error = _squared_error(x, reconstruction)
+        error = squared_error(x, reconstruction)
+        if self.matryoshka_groups is not None:
+            error = error + prefix_squared_errors(
+                x, codes, decoder, self._pre_bias(), self.matryoshka_groups
+            )
         # Undefined (inf or NaN) for a batch without variance, never 0.
         loss = ops.divide(error, variances[0])
+        if self.activation == "jumprelu":
+            loss = loss + self._sparsity_loss(pre, decoder)
         if auxk:
             aux_error = self._aux_error(x, residual, pre, dead, decoder)
             # A residual without variance leaves dead latents nothing to
@@ -374,13 +533,41 @@ class SparseAutoencoder(keras.Model):
     def _encode(self, x, training):
         pre = ops.matmul(self._centered(x), self.encoder_kernel)
         pre = pre + self._encoder_bias()
+        if self.activation == "jumprelu":
+            # θ > 0, so no ReLU: the estimators see `pre` itself.
+            return self.selection(pre), pre
         return self.selection(_relu(pre), training=training), pre
 
     def _decode(self, codes, decoder):
         outputs = ops.matmul(codes, decoder)
         if self.pre_encoder_bias is not None:
-            outputs = outputs + self._cast(self.pre_encoder_bias)
+            outputs = outputs + self._pre_bias()
         return outputs
+
+    def _pre_bias(self):
+        if self.pre_encoder_bias is None:
+            return None
+        return self._cast(self.pre_encoder_bias)
+
+    def _sparsity_loss(self, pre, decoder):
+        """`λ_t` times the batch mean of JumpReLU's sparsity penalty.
+
+        Advances the warm-up's step `t` (saturating at `W`).
+        """
+        # A copy: on TensorFlow `convert_to_tensor` gives the variable.
+        step = ops.copy(self.warmup_step)
+        coefficient = warmup_coefficient(
+            self.sparsity_coefficient, step, self.sparsity_warmup_steps
+        )
+        self.warmup_step.assign(
+            ops.minimum(step + 1, max(self.sparsity_warmup_steps, 1))
+        )
+        if self.sparsity_penalty == "l0":
+            penalty = self.selection.l0(pre)
+        else:
+            norms = ops.norm(ops.cast(decoder, "float32"), axis=-1)
+            penalty = self.selection.tanh_l0(pre, norms)
+        return coefficient * ops.mean(ops.cast(penalty, "float32"))
 
     def _centered(self, x):
         if self.pre_encoder_bias is None:
@@ -473,7 +660,7 @@ class SparseAutoencoder(keras.Model):
         kept = chosen & (ops.stop_gradient(values) > 0)
         aux_codes = ops.where(kept, values, ops.zeros((), values.dtype))
         aux = ops.matmul(aux_codes, ops.take(decoder, columns, axis=0))
-        return _squared_error(residual, aux)
+        return squared_error(residual, aux)
 
     def _top_dead_error(self, residual, pre, dead, decoder):
         """AuxK's error from each row's aux_k largest dead latents.
@@ -490,7 +677,7 @@ class SparseAutoencoder(keras.Model):
         kept = dead & (candidates >= threshold) & (candidates > 0)
         aux_codes = ops.where(kept, pre, ops.zeros((), pre.dtype))
         aux = ops.matmul(aux_codes, decoder)
-        return _squared_error(residual, aux)
+        return squared_error(residual, aux)
 
     def _latent_top_k(self, x, k):
         # Latents split across devices are ranked shard by shard, as the
@@ -511,20 +698,65 @@ class SparseAutoencoder(keras.Model):
             "dead_after": self.dead_after,
             "aux_k": self.aux_k,
             "aux_coefficient": self.aux_coefficient,
+            "matryoshka_groups": self.matryoshka_groups,
+            "initial_threshold": self.initial_threshold,
+            "bandwidth": self.bandwidth,
+            "sparsity_penalty": self.sparsity_penalty,
+            "sparsity_coefficient": self.sparsity_coefficient,
+            "sparsity_warmup_steps": self.sparsity_warmup_steps,
         }
         return config
 
 
-def _fvu(target, prediction):
-    """Squared error over the variance of `target`, both batch means.
+# The weights `from_batch_topk` copies (a missing `b_pre` is None).
+_SHARED_WEIGHTS = (
+    "encoder_kernel",
+    "encoder_bias",
+    "decoder_kernel",
+    "pre_encoder_bias",
+    "samples_since_fired",
+    "samples_seen",
+    "batch_samples",
+)
 
-    Under `tf.distribute` the variance is the global batch's (an
-    all-reduce), so the replicas' mean loss is the global batch's. Without
-    variance (one row, identical rows) it is inf or NaN, never 0.
-    """
-    error = _squared_error(target, prediction)
-    (variance,), _ = _global_statistics([target])
-    return ops.divide(error, variance)
+
+def _check_k(k, units, activation):
+    """`k`, an integer in `[1, units]`, or None for `"jumprelu"` only."""
+    if activation == "jumprelu":
+        if k is not None:
+            raise ValueError(
+                "Invalid value for `k`, expected `None` with "
+                "activation='jumprelu', whose L0 is set by "
+                "`sparsity_coefficient` (its thresholds are learned). "
+                f"Received: k={k!r}"
+            )
+        return None
+    if k is None:
+        raise ValueError(
+            f"Invalid value for `k`, expected a positive integer with "
+            f"activation={activation!r} (`None` is for 'jumprelu' only). "
+            "Received: k=None"
+        )
+    k = check_int("k", k, minimum=1)
+    if k > units:
+        raise ValueError(
+            "Invalid value for `k`, expected an integer <= `units` "
+            f"({units}). Received: k={k!r}"
+        )
+    return k
+
+
+def _check_jumprelu_defaults(model):
+    """Refuses a JumpReLU argument changed for another activation."""
+    for name, default in JUMPRELU_DEFAULTS.items():
+        value = getattr(model, name)
+        if value != default:
+            raise ValueError(
+                f"Invalid value for `{name}`, expected its default "
+                f"({default!r}): it applies to activation='jumprelu' only. "
+                f"Received: {name}={value!r} with "
+                f"activation={model.activation!r}"
+            )
 
 
 def _relu(x):
@@ -622,50 +854,6 @@ def _check_variance(x):
             "the loss divides by the batch's variance, which is 0. "
             f"Received: x of shape {x.shape} with every row equal"
         )
-
-
-def _squared_error(target, prediction):
-    """The batch mean of the squared L2 error of each row, in float32."""
-    error = ops.cast(target - prediction, "float32")
-    return ops.mean(ops.sum(ops.square(error), axis=-1))
-
-
-def _global_statistics(targets, fired=None):
-    """The total variance of each target, and `fired`, over all replicas.
-
-    Two passes, so that data far from zero keeps its float32 precision
-    (`E[x^2] - E[x]^2` loses it all for an offset of 1000 and a spread
-    of 0.01): the global batch's mean of each target, then the mean of its
-    squared deviations from that mean. Under `tf.distribute` each pass is
-    one all-reduce of the replicas' sums, which also carries the row count
-    and `fired` (which becomes the replicas' mean); with no strategy, and
-    on JAX, whose `DataParallel` traces the global batch, the sums are the
-    batch's own.
-
-    Returns:
-        `(variances, fired)`, one variance (a float32 scalar) per target.
-    """
-    targets = [ops.cast(ops.stop_gradient(t), "float32") for t in targets]
-    rows = ops.cast(ops.shape(targets[0])[0], "float32")
-    fired = ops.zeros((0,), "float32") if fired is None else fired
-    units = fired.shape[0]
-    first = replica_mean(
-        ops.concatenate(
-            [ops.reshape(rows, (1,)), fired]
-            + [ops.sum(target, axis=0) for target in targets]
-        )
-    )
-    rows, fired = first[0], first[1 : 1 + units]
-    means = ops.split(first[1 + units :] / rows, len(targets))
-    squares = replica_mean(
-        ops.stack(
-            [
-                ops.sum(ops.square(target - mean))
-                for target, mean in zip(targets, means, strict=True)
-            ]
-        )
-    )
-    return ops.unstack(squares / rows), fired
 
 
 def _geometric_median(x, start, iterations=100):
