@@ -18,6 +18,7 @@ from sparsekeras.layers._step import add_step_counter
 from sparsekeras.layers.batch_top_k import BatchTopK
 from sparsekeras.layers.ksparse import KSparse
 from sparsekeras.metrics import FVU
+from sparsekeras.models import _input_scale
 
 ACTIVATIONS = ("topk", "batch_topk")
 PRE_BIASES = ("geometric_median", "mean", None)
@@ -61,6 +62,13 @@ class SparseAutoencoder(keras.Model):
         aux_k: integer >= 0 or `None` (default: half the input size, at
             most `units`): dead latents used by AuxK; `0` turns AuxK off.
         aux_coefficient: number >= 0, default `1/32`.
+        normalize_inputs: bool, default `False`: `adapt(x)` also measures
+            a scale `s` (the weight `input_scale`) with mean `||s x||`
+            `= sqrt(input_dim)` on the raw rows, and the model trains on
+            `s x` (its `b_pre` in that space), as SAELens's
+            `"expected_average_only_in"`. Every method takes and returns
+            raw inputs, and `fit` refuses to start before `adapt`;
+            `fold_input_scale()` folds `s` into the weights.
         **kwargs: base model keyword arguments, such as `name`.
 
     Example:
@@ -94,6 +102,7 @@ class SparseAutoencoder(keras.Model):
         dead_after=100_000,
         aux_k=None,
         aux_coefficient=1 / 32,
+        normalize_inputs=False,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -118,6 +127,7 @@ class SparseAutoencoder(keras.Model):
         self.aux_coefficient = check_float(
             "aux_coefficient", aux_coefficient, minimum=0.0
         )
+        self.normalize_inputs = check_bool("normalize_inputs", normalize_inputs)
         if self.activation == "topk":
             self.selection = KSparse(
                 self.k, name="top_k", dtype=self.dtype_policy
@@ -168,6 +178,9 @@ class SparseAutoencoder(keras.Model):
             self.pre_encoder_bias = self.add_weight(
                 name="pre_encoder_bias", shape=(input_dim,), initializer="zeros"
             )
+        self.input_scale = None
+        if self.normalize_inputs:
+            self.input_scale = _input_scale.add_input_scale(self)
         self.samples_since_fired = add_step_counter(
             self, "samples_since_fired", (self.units,), "int32"
         )
@@ -190,13 +203,16 @@ class SparseAutoencoder(keras.Model):
     def adapt(self, x):
         """Sets the pre-encoder bias to the geometric median (or mean) of x.
 
+        With `normalize_inputs=True`, first measures the input scale `s`
+        (mean `||s x|| = sqrt(input_dim)`); the bias is then that of `s x`.
+
         The geometric median is found by Weiszfeld's iterations (at most
         100, until it moves by less than 1e-6 of the data's scale). `x`
         holds real, finite numbers, at least one row of the model's
         `input_dim` (its last axis; the others are rows): anything else is
         a `TypeError` or `ValueError`.
         """
-        if self.pre_bias is None:
+        if self.pre_bias is None and not self.normalize_inputs:
             raise ValueError(
                 "`adapt` sets the pre-encoder bias, which this model does "
                 "not have (`pre_bias=None`)."
@@ -204,6 +220,12 @@ class SparseAutoencoder(keras.Model):
         x = _rows_to_adapt(x, self._input_dim() if self.built else None)
         if not self.built:
             self.build((None, x.shape[-1]))
+        if self.normalize_inputs:
+            scale = _input_scale.measure_input_scale(x)
+            self.input_scale.assign(np.float32(scale))
+            x = x * scale
+            if self.pre_bias is None:
+                return
         center = x.mean(axis=0)
         if self.pre_bias == "geometric_median":
             center = _geometric_median(x, center)
@@ -213,14 +235,14 @@ class SparseAutoencoder(keras.Model):
         """The sparse codes of `x`, shape `(batch_size, units)`."""
         x = self._as_float(x)
         _check_width("x", x, self._input_dim())
-        codes, _ = self._encode(x, training)
+        codes, _ = self._encode(self._scaled(x), training)
         return codes
 
     def decode(self, codes):
         """The reconstruction `W_dec z + b_pre` of codes `z`."""
         codes = ops.cast(codes, self.compute_dtype)
         _check_width("codes", codes, self.units)
-        return self._decode(codes, self._decoder(False))
+        return self._unscaled(self._decode(codes, self._decoder(False)))
 
     def call(self, inputs, training=None):
         """The reconstruction `x_hat`, in training and out of it.
@@ -232,6 +254,8 @@ class SparseAutoencoder(keras.Model):
         x = self._as_float(inputs)
         # Also in `fit` on JAX, whose stateless call skips `input_spec`.
         _check_width("inputs", x, self._input_dim())
+        # From here on in the scaled space (FVU and AuxK are invariant).
+        x = self._scaled(x)
         codes, pre = self._encode(x, training)
         decoder = self._decoder(training)
         reconstruction = self._decode(codes, decoder)
@@ -239,7 +263,7 @@ class SparseAutoencoder(keras.Model):
         if not training:
             self.add_loss(_fvu(x, reconstruction))
             self._keep_nonzeros(nonzero)
-            return reconstruction
+            return self._unscaled(reconstruction)
         auxk = self.aux_coefficient > 0 and self._aux_k > 0
         residual = ops.stop_gradient(x - reconstruction) if auxk else None
         # Whether each latent fired on this replica's rows.
@@ -259,7 +283,7 @@ class SparseAutoencoder(keras.Model):
             loss = loss + self.aux_coefficient * aux
         self.add_loss(loss)
         self._keep_nonzeros(nonzero)
-        return reconstruction
+        return self._unscaled(reconstruction)
 
     def _keep_nonzeros(self, nonzero):
         """Keeps each row's nonzero count for `compute_loss`'s `l0`.
@@ -308,6 +332,7 @@ class SparseAutoencoder(keras.Model):
         """
         _check_no_targets(y, "fit")
         self._check_array_width(x)
+        self._check_scale_measured()
         if _is_array(x):
             _check_batches(
                 x, batch_size, kwargs.get("validation_split", 0.0), "fit"
@@ -491,6 +516,54 @@ class SparseAutoencoder(keras.Model):
         aux = ops.matmul(aux_codes, decoder)
         return _squared_error(residual, aux)
 
+    def fold_input_scale(self):
+        """Folds the input scale `s` into the weights and sets `s = 1`.
+
+        The model computes `z = TopK(ReLU(W_enc (s x - b_pre) + b_enc))`
+        and `x_hat = (W_dec z + b_pre) / s`. With `W_enc <- s W_enc`,
+        `b_pre <- b_pre / s` and `W_dec <- W_dec / s` it computes the same
+        codes and reconstructions from raw `x` with `s = 1` (`b_enc` and a
+        BatchTopK threshold, which see the same pre-activations, stay).
+        Decoder columns then have norm `1 / s`: fold a trained model for
+        export; training on (with `unit_norm_decoder`) renormalises them.
+        A model without `normalize_inputs=True` has nothing to fold.
+        """
+        if not self.normalize_inputs or not self.built:
+            raise ValueError(
+                "`fold_input_scale` needs a built model with "
+                "`normalize_inputs=True`. Received: normalize_inputs="
+                f"{self.normalize_inputs}, built={self.built}"
+            )
+        if not _input_scale.is_measured(self.input_scale):
+            self.input_scale.assign(1.0)
+            return
+        scale = ops.convert_to_tensor(self.input_scale)
+        self.encoder_kernel.assign(self.encoder_kernel * scale)
+        self.decoder_kernel.assign(self.decoder_kernel / scale)
+        if self.pre_encoder_bias is not None:
+            self.pre_encoder_bias.assign(self.pre_encoder_bias / scale)
+        self.input_scale.assign(1.0)
+
+    def _scaled(self, x):
+        if self.input_scale is None:
+            return x
+        return x * _input_scale.effective_scale(self.input_scale, x.dtype)
+
+    def _unscaled(self, x):
+        if self.input_scale is None:
+            return x
+        return x / _input_scale.effective_scale(self.input_scale, x.dtype)
+
+    def _check_scale_measured(self):
+        if self.normalize_inputs and not (
+            self.built and _input_scale.is_measured(self.input_scale)
+        ):
+            raise ValueError(
+                "`normalize_inputs=True` trains on inputs scaled by a "
+                "factor that `adapt(x)` measures: call `adapt` on "
+                "(a sample of) the training data before `fit`."
+            )
+
     def get_config(self):
         config = {
             "name": self.name,
@@ -505,6 +578,7 @@ class SparseAutoencoder(keras.Model):
             "dead_after": self.dead_after,
             "aux_k": self.aux_k,
             "aux_coefficient": self.aux_coefficient,
+            "normalize_inputs": self.normalize_inputs,
         }
         return config
 

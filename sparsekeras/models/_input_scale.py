@@ -1,0 +1,47 @@
+"""`SparseAutoencoder`'s input scale: `normalize_inputs=True`.
+
+The model trains on `s * x`, with `s` measured by `adapt` so that the
+mean L2 norm of `s * x` is `sqrt(input_dim)`, as SAELens's
+`normalize_activations="expected_average_only_in"` measures it: on the
+raw inputs, before the pre-encoder bias (which lives in the scaled
+space). `s` is a non-trainable weight, saved with the model; 0 means "not
+measured yet", and the model then runs unscaled.
+"""
+
+import numpy as np
+from keras import ops
+
+
+def add_input_scale(model):
+    """The float32 scalar weight `input_scale`, 0 (not measured) at first."""
+    return model.add_weight(
+        name="input_scale",
+        shape=(),
+        initializer="zeros",
+        dtype="float32",
+        trainable=False,
+        autocast=False,
+    )
+
+
+def measure_input_scale(rows):
+    """`sqrt(input_dim) / mean ||x||` of float64 `rows`, or a ValueError."""
+    mean_norm = float(np.linalg.norm(rows, axis=1).mean())
+    if not mean_norm > 0:
+        raise ValueError(
+            "Invalid value for `x`, expected rows that are not all zero: "
+            "`normalize_inputs=True` scales them to a mean norm of "
+            f"sqrt(input_dim). Received: x with mean norm {mean_norm}"
+        )
+    return np.sqrt(rows.shape[1]) / mean_norm
+
+
+def effective_scale(variable, dtype):
+    """`s`, or 1 while it is not measured (0), in `dtype`."""
+    scale = ops.convert_to_tensor(variable)
+    scale = ops.where(scale > 0, scale, ops.ones((), "float32"))
+    return ops.cast(scale, dtype)
+
+
+def is_measured(variable):
+    return float(ops.convert_to_numpy(variable)) > 0
