@@ -694,7 +694,8 @@ def _check_variance(x):
 
 def _squared_error(target, prediction):
     """The batch mean of the squared L2 error of each row, in float32."""
-    error = ops.cast(target - prediction, "float32")
+    # Each cast before the difference: a bf16 difference would round.
+    error = ops.cast(target, "float32") - ops.cast(prediction, "float32")
     return ops.mean(ops.sum(ops.square(error), axis=-1))
 
 
