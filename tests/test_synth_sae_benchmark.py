@@ -53,3 +53,54 @@ def test_synth_sae_trains_the_saelens_peer_on_the_same_batches(tmp_path):
     report = _run([*args, "--saelens-python", python], tmp_path / "synth")
     assert "SAELens batch_topk (torch)" in report["table"]
     assert report["saelens_generator"]["samples_per_second"] > 0
+
+
+@pytest.mark.slow
+def test_synth_sae_trains_bf16_normalized_with_a_schedule(tmp_path):
+    args = [*TINY, "--models", "batch_topk", "--dtype", "mixed_bfloat16"]
+    args += ["--normalize", "--warmup-steps", "2", "--decay", "cosine"]
+    report = _run(args, tmp_path / "synth")
+    (name,) = report["table"]
+    assert "batch_topk mixed_bfloat16" in name
+    (run,) = report["runs"][name]
+    assert run["samples_trained"] == 2048
+    assert 0.0 < run["explained_variance"] <= 1.0
+
+
+@pytest.mark.slow
+def test_synth_sae_resumes_a_time_budgeted_run_from_its_checkpoint(tmp_path):
+    checkpoint = tmp_path / "checkpoint"
+    args = [*TINY, "--models", "topk", "--checkpoint", str(checkpoint)]
+    out = tmp_path / "synth"
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.synth_sae", *args]
+        + ["--max-seconds", "0", "--out", str(out)],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert '"unfinished": ["topk seed 0"]' in done.stdout
+    assert not out.with_suffix(".json").exists()
+    state = json.loads((checkpoint / "topk_seed0.json").read_text())
+    assert 1 <= state["steps_done"] < 8
+    assert (checkpoint / "topk_seed0.keras").exists()
+    report = _run(args, out)
+    (run,) = report["runs"]["sparsekeras topk (" + report["backend"] + ")"]
+    assert run["samples_trained"] == 2048
+
+
+@pytest.mark.slow
+def test_synth_sae_refuses_an_unknown_model_before_training(tmp_path):
+    failed = subprocess.run(
+        [sys.executable, "-m", "benchmarks.synth_sae", *TINY]
+        + ["--models", "topk,no_such_sae"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert failed.returncode != 0
+    assert "activation" in failed.stderr and "no_such_sae" in failed.stderr
+    assert "generator_build_seconds" not in failed.stdout
