@@ -104,3 +104,43 @@ def test_synth_sae_refuses_an_unknown_model_before_training(tmp_path):
     assert failed.returncode != 0
     assert "activation" in failed.stderr and "no_such_sae" in failed.stderr
     assert "generator_build_seconds" not in failed.stdout
+
+
+@pytest.mark.slow
+def test_gpu_script_runs_its_chunked_logic_at_a_tiny_size(tmp_path):
+    env = {
+        **os.environ,
+        "CHECKPOINT": str(tmp_path),
+        "MODELS": "topk",
+        "SMOKE_OUT": str(tmp_path / "smoke"),
+        "OUT": str(tmp_path / "out"),
+    }
+    (tmp_path / "out").mkdir()
+    env.setdefault("KERAS_BACKEND", "jax")
+    done = subprocess.run(
+        ["bash", "benchmarks/gpu_synth_16k.sh", "smoke"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert '"unfinished": ["topk seed 0"]' in done.stdout
+    report = json.loads((tmp_path / "out" / "smoke.json").read_text())
+    (run,) = next(iter(report["runs"].values()))
+    assert run["samples_trained"] == 4096
+    assert "| F1 | MCC |" in done.stdout
+
+
+def test_gpu_script_runs_the_published_16k_setting():
+    script = (ROOT / "benchmarks" / "gpu_synth_16k.sh").read_text()
+    for setting in (
+        "--config synthsaebench-16k",
+        "--width 4096 --k 25 --batch-size 1024",
+        "--lr 3e-4",
+        "--samples 200000000",
+        "--samples 2000000",
+    ):
+        assert setting in script
+    subprocess.run(["bash", "-n", "benchmarks/gpu_synth_16k.sh"], cwd=ROOT)
