@@ -26,8 +26,12 @@
 #     "export PYTHONPATH=/tmp/site:$PWD || exit; "
 #     "bash benchmarks/gpu_synth_16k.sh quick")
 #
-# Results: benchmarks/results/synth_sae_16k_{quick,full}_jax.{json,md},
-# copied to $OUT too when the device tool sets it.
+# Results: benchmarks/results/synth_sae_16k_{quick,full}_jax[_$TAG].{json,md},
+# copied to $OUT too when the device tool sets it. Extra arguments go to
+# benchmarks/synth_sae.py: e.g. bf16 beside float32,
+#   TAG=bf16 bash benchmarks/gpu_synth_16k.sh quick --dtype mixed_bfloat16
+# WORKERS processes draw the batches (forked; JAX warns about the fork,
+# which the workers survive as they only run NumPy): WORKERS=1 if not.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -52,14 +56,14 @@ published=(
 
 case "$mode" in
   quick)
-    out=benchmarks/results/synth_sae_16k_quick_${KERAS_BACKEND}
+    out=benchmarks/results/synth_sae_16k_quick_${KERAS_BACKEND}${TAG:+_$TAG}
     python -m benchmarks.synth_sae "${published[@]}" --samples 2000000 \
       --out "$out" "$@"
     ;;
   full)
-    out=benchmarks/results/synth_sae_16k_full_${KERAS_BACKEND}
+    out=benchmarks/results/synth_sae_16k_full_${KERAS_BACKEND}${TAG:+_$TAG}
     python -m benchmarks.synth_sae "${published[@]}" --samples 200000000 \
-      --max-seconds "$max_seconds" --checkpoint "$checkpoint/full" \
+      --max-seconds "$max_seconds" --checkpoint "$checkpoint/full${TAG:+_$TAG}" \
       --out "$out" "$@"
     ;;
   smoke)
