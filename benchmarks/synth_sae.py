@@ -179,7 +179,9 @@ def train_ours(generator, spec, seed, args, deadline=None):
         sae.compile(optimizer=keras.optimizers.Adam(learning_rate(args, steps)))
     callbacks = [] if deadline is None else [StopAt(deadline)]
     start = time.perf_counter()
-    sae.fit(data, epochs=1, verbose=0, callbacks=callbacks)
+    # In order (Keras shuffles a PyDataset's batches by default), so that
+    # a resumed run trains on the batches an uninterrupted one would.
+    sae.fit(data, epochs=1, verbose=0, shuffle=False, callbacks=callbacks)
     state["seconds"] += time.perf_counter() - start
     state["steps_done"] = int(
         keras.ops.convert_to_numpy(sae.optimizer.iterations)

@@ -11,6 +11,7 @@ import pathlib
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 ROOT = pathlib.Path(__file__).parents[1]
@@ -87,8 +88,16 @@ def test_synth_sae_resumes_a_time_budgeted_run_from_its_checkpoint(tmp_path):
     assert 1 <= state["steps_done"] < 8
     assert (checkpoint / "topk_seed0.keras").exists()
     report = _run(args, out)
-    (run,) = report["runs"]["sparsekeras topk (" + report["backend"] + ")"]
+    (name,) = report["runs"]
+    (run,) = report["runs"][name]
     assert run["samples_trained"] == 2048
+    # The same scores as one uninterrupted run.
+    whole = _run([*TINY, "--models", "topk"], tmp_path / "whole")
+    (uninterrupted,) = whole["runs"][name]
+    for column in COLUMNS:
+        np.testing.assert_allclose(
+            run[column], uninterrupted[column], rtol=1e-6, err_msg=column
+        )
 
 
 @pytest.mark.slow
