@@ -8,6 +8,7 @@ space). `s` is a non-trainable weight, saved with the model; 0 means "not
 measured yet", and the model then runs unscaled.
 """
 
+import keras
 import numpy as np
 from keras import ops
 
@@ -36,11 +37,18 @@ def measure_input_scale(rows):
     return np.sqrt(rows.shape[1]) / mean_norm
 
 
-def effective_scale(variable, dtype):
-    """`s`, or 1 while it is not measured (0), in `dtype`."""
-    scale = ops.convert_to_tensor(variable)
-    scale = ops.where(scale > 0, scale, ops.ones((), "float32"))
-    return ops.cast(scale, dtype)
+def scaled(x, variable, inverse=False):
+    """`x * s` (`x / s` if `inverse`), computed in float32 or wider.
+
+    `s` is 1 while it is not measured (0). The product is cast back to
+    `x`'s dtype, so a bf16 `x` is scaled by the float32 `s` itself, not by
+    `s` rounded to bf16 (which `fold_input_scale` would not match).
+    """
+    dtype = keras.backend.result_type(x.dtype, "float32")
+    scale = ops.cast(ops.convert_to_tensor(variable), dtype)
+    scale = ops.where(scale > 0, scale, ops.ones((), dtype))
+    wide = ops.cast(x, dtype)
+    return ops.cast(wide / scale if inverse else wide * scale, x.dtype)
 
 
 def is_measured(variable):

@@ -547,12 +547,12 @@ class SparseAutoencoder(keras.Model):
     def _scaled(self, x):
         if self.input_scale is None:
             return x
-        return x * _input_scale.effective_scale(self.input_scale, x.dtype)
+        return _input_scale.scaled(x, self.input_scale)
 
     def _unscaled(self, x):
         if self.input_scale is None:
             return x
-        return x / _input_scale.effective_scale(self.input_scale, x.dtype)
+        return _input_scale.scaled(x, self.input_scale, inverse=True)
 
     def _check_scale_measured(self):
         if self.normalize_inputs and not (
