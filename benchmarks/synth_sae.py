@@ -11,6 +11,16 @@ and scores it with the same function; and it times SAELens's generator
 beside ours at the same configuration. `--rss N1,N2` reports the peak
 RSS of training runs of N1 and N2 samples, each in a fresh process.
 
+Training options for ours: `--models` takes any comma-separated model
+specs (a key of `MODEL_SPECS`, or any `activation` `SparseAutoencoder`
+takes); `--dtype mixed_bfloat16` (the model's Keras dtype policy);
+`--normalize` (`normalize_inputs=True`); `--warmup-steps N` and
+`--decay cosine` (a `keras.optimizers.schedules.CosineDecay` learning
+rate). `--max-seconds S` stops training at S seconds after the start;
+with `--checkpoint DIR` each unfinished model is saved there and the
+same command resumes it (`benchmarks/gpu_synth_16k.sh` runs the 16k
+configuration in such chunks).
+
     python -m benchmarks.synth_sae --config cpu-4k --samples 1000000 \\
         --seeds 0,1,2 --peer saelens --out benchmarks/results/synth_sae
 
@@ -39,6 +49,68 @@ from sparsekeras.models import SparseAutoencoder
 COLUMNS = ("f1", "mcc", "uniqueness", "explained_variance", "l0", "dead")
 PEER_SCRIPT = os.path.join(os.path.dirname(__file__), "saelens_peer.py")
 EVAL_SEED = 1
+
+# `--models` entries: each maps to `SparseAutoencoder` keyword arguments.
+# New architectures go here (e.g. once the sae-family branch lands,
+# "matryoshka": {"activation": "matryoshka"} and "jumprelu": {...}); an
+# entry not listed is taken as an `activation` name.
+MODEL_SPECS = {
+    "topk": {"activation": "topk"},
+    "batch_topk": {"activation": "batch_topk"},
+}
+
+
+def model_kwargs(spec, args):
+    """`SparseAutoencoder` keyword arguments for a `--models` entry."""
+    kwargs = dict(MODEL_SPECS.get(spec, {"activation": spec}))
+    kwargs.setdefault("dtype", args.dtype)
+    if args.normalize:
+        kwargs.setdefault("normalize_inputs", True)
+    return kwargs
+
+
+def learning_rate(args, steps):
+    """`--lr`, or a linear warm-up and cosine decay to `lr / 10`.
+
+    SAELens's `lr_warm_up_steps` and `lr_decay_steps` with a Keras
+    schedule: from 0 to `lr` over `--warmup-steps`, then (with `--decay
+    cosine`) down to `lr / 10` over the remaining steps.
+    """
+    if not args.warmup_steps and args.decay == "none":
+        return args.lr
+    return keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=0.0 if args.warmup_steps else args.lr,
+        decay_steps=max(1, steps - args.warmup_steps),
+        alpha=0.1 if args.decay == "cosine" else 1.0,
+        warmup_target=args.lr if args.warmup_steps else None,
+        warmup_steps=args.warmup_steps,
+    )
+
+
+class StopAt(keras.callbacks.Callback):
+    """Stops `fit` after the batch that ends past `deadline`."""
+
+    def __init__(self, deadline):
+        super().__init__()
+        self.deadline = deadline
+
+    def on_train_batch_end(self, batch, logs=None):
+        if time.perf_counter() > self.deadline:
+            self.model.stop_training = True
+
+
+class Remaining(keras.utils.PyDataset):
+    """The batches of `data` from `start` on (a resumed run's)."""
+
+    def __init__(self, data, start, **kwargs):
+        super().__init__(**kwargs)
+        self.data, self.start = data, start
+
+    def __len__(self):
+        return len(self.data) - self.start
+
+    def __getitem__(self, index):
+        return self.data[self.start + index]
 
 
 def peak_rss_mib():
@@ -73,24 +145,59 @@ def peer_generator_speed(python, generator, batch_size, batches):
     return json.loads(out.strip().splitlines()[-1])
 
 
-def train_ours(generator, activation, seed, args):
-    keras.utils.set_random_seed(seed)
+def train_ours(generator, spec, seed, args, deadline=None):
+    """Trains and scores one of our models; `None` if left unfinished.
+
+    Stops at `deadline` (a `time.perf_counter()` value) if given; with
+    `args.checkpoint` an unfinished model is saved there, with its
+    progress, and the next call resumes it (a finished one's result is
+    read back).
+    """
     steps = args.samples // args.batch_size
-    data = generator.batches(
-        args.batch_size,
-        steps,
-        seed=seed,
-        workers=args.workers,
-        use_multiprocessing=args.workers > 1,
-    )
-    sae = SparseAutoencoder(units=args.width, k=args.k, activation=activation)
-    sae.adapt(data[0])
-    sae.compile(optimizer=keras.optimizers.Adam(args.lr))
+    state = {"steps_done": 0, "seconds": 0.0}
+    paths = None
+    if args.checkpoint:
+        os.makedirs(args.checkpoint, exist_ok=True)
+        stem = os.path.join(args.checkpoint, f"{spec}_seed{seed}")
+        paths = (f"{stem}.keras", f"{stem}.json")
+        if os.path.exists(paths[1]):
+            with open(paths[1]) as f:
+                state = json.load(f)
+    if "result" in state:
+        return state["result"]
+    keras.utils.set_random_seed(seed)
+    workers = {"workers": args.workers, "use_multiprocessing": args.workers > 1}
+    data = generator.batches(args.batch_size, steps, seed=seed, **workers)
+    if state["steps_done"]:
+        sae = keras.models.load_model(paths[0])
+        data = Remaining(data, state["steps_done"], **workers)
+    else:
+        sae = SparseAutoencoder(
+            units=args.width, k=args.k, **model_kwargs(spec, args)
+        )
+        sae.adapt(data[0])
+        sae.compile(optimizer=keras.optimizers.Adam(learning_rate(args, steps)))
+    callbacks = [] if deadline is None else [StopAt(deadline)]
     start = time.perf_counter()
-    sae.fit(data, epochs=1, verbose=0)
-    seconds = time.perf_counter() - start
+    # In order (Keras shuffles a PyDataset's batches by default), so that
+    # a resumed run trains on the batches an uninterrupted one would.
+    sae.fit(data, epochs=1, verbose=0, shuffle=False, callbacks=callbacks)
+    state["seconds"] += time.perf_counter() - start
+    state["steps_done"] = int(
+        keras.ops.convert_to_numpy(sae.optimizer.iterations)
+    )
+    trained = state["steps_done"] * args.batch_size
+    if state["steps_done"] < steps and paths:
+        sae.save(paths[0])
+        with open(paths[1], "w") as f:
+            json.dump(state, f)
+        return None
+    speed = {
+        "samples_per_second": trained / state["seconds"],
+        "samples_trained": trained,
+    }
     if args.no_eval:
-        return {"samples_per_second": steps * args.batch_size / seconds}
+        return speed
     scores = evaluate_feature_recovery(
         sae,
         generator,
@@ -98,7 +205,11 @@ def train_ours(generator, activation, seed, args):
         batch_size=args.batch_size,
         seed=EVAL_SEED,
     )
-    return {**scores, "samples_per_second": steps * args.batch_size / seconds}
+    result = {**scores, **speed}
+    if paths:
+        with open(paths[1], "w") as f:
+            json.dump({**state, "result": result}, f)
+    return result
 
 
 def train_peer(generator, seed, args, output):
@@ -204,11 +315,44 @@ def main(argv=None):
     parser.add_argument("--config", default="cpu-4k")
     parser.add_argument("--samples", type=int, default=1_000_000)
     parser.add_argument("--seeds", default="0")
-    parser.add_argument("--models", default="topk,batch_topk")
+    parser.add_argument(
+        "--models",
+        default="topk,batch_topk",
+        help="comma-separated: keys of MODEL_SPECS or activation names",
+    )
     parser.add_argument("--width", type=int, default=1024)
     parser.add_argument("--k", type=int, default=12)
     parser.add_argument("--batch-size", type=int, default=1024)
     parser.add_argument("--lr", type=float, default=3e-4)
+    parser.add_argument(
+        "--warmup-steps", type=int, default=0, help="linear, from 0 to --lr"
+    )
+    parser.add_argument(
+        "--decay",
+        choices=("none", "cosine"),
+        default="none",
+        help="cosine: to lr/10 over the steps after the warm-up",
+    )
+    parser.add_argument(
+        "--dtype",
+        choices=("float32", "mixed_bfloat16"),
+        default="float32",
+        help="our model's Keras dtype policy",
+    )
+    parser.add_argument(
+        "--normalize", action="store_true", help="normalize_inputs=True"
+    )
+    parser.add_argument(
+        "--max-seconds",
+        type=float,
+        default=None,
+        help="stop training this long after the start",
+    )
+    parser.add_argument(
+        "--checkpoint",
+        default=None,
+        help="folder where unfinished models are saved and resumed from",
+    )
     parser.add_argument("--eval-samples", type=int, default=20_480)
     parser.add_argument("--generator-batches", type=int, default=10)
     parser.add_argument(
@@ -227,8 +371,15 @@ def main(argv=None):
     args = parser.parse_args(argv)
     seeds = [int(s) for s in args.seeds.split(",")]
     backend = keras.backend.backend()
-
     start = time.perf_counter()
+    deadline = None if args.max_seconds is None else start + args.max_seconds
+    models = args.models.split(",")
+    for spec in models:
+        # A bad spec fails here, before any training.
+        SparseAutoencoder(
+            units=args.width, k=args.k, **model_kwargs(spec, args)
+        )
+
     generator = planted_features(args.config)
     report = {
         "config": {"name": args.config, **generator.get_config()},
@@ -238,7 +389,7 @@ def main(argv=None):
         "generator_build_seconds": time.perf_counter() - start,
     }
     if args.no_eval:
-        train_ours(generator, "batch_topk", seeds[0], args)
+        train_ours(generator, "batch_topk", seeds[0], args, deadline)
         print(json.dumps({"rss_mib": peak_rss_mib()}))
         return
     report["generator_samples_per_second"] = generator_speed(
@@ -254,10 +405,16 @@ def main(argv=None):
     print(json.dumps(report, default=str), flush=True)
 
     runs = {}
+    unfinished = []
     for seed in seeds:
-        for activation in args.models.split(","):
-            name = f"sparsekeras {activation} ({backend})"
-            result = train_ours(generator, activation, seed, args)
+        for spec in models:
+            name = f"sparsekeras {spec} ({backend})"
+            if args.dtype != "float32":
+                name = f"sparsekeras {spec} {args.dtype} ({backend})"
+            result = train_ours(generator, spec, seed, args, deadline)
+            if result is None:
+                unfinished.append(f"{spec} seed {seed}")
+                continue
             runs.setdefault(name, []).append(result)
             print(name, seed, json.dumps(result), flush=True)
         if args.peer:
@@ -266,6 +423,10 @@ def main(argv=None):
                 result = train_peer(generator, seed, args, output)
             runs.setdefault("SAELens batch_topk (torch)", []).append(result)
             print("saelens", seed, json.dumps(result), flush=True)
+    if unfinished:
+        # The same command resumes them from --checkpoint.
+        print(json.dumps({"unfinished": unfinished}), flush=True)
+        return
     report["runs"] = runs
     report["table"] = summarize(runs)
     report["peak_rss_mib"] = peak_rss_mib()

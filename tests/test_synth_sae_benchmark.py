@@ -11,6 +11,7 @@ import pathlib
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 ROOT = pathlib.Path(__file__).parents[1]
@@ -53,3 +54,102 @@ def test_synth_sae_trains_the_saelens_peer_on_the_same_batches(tmp_path):
     report = _run([*args, "--saelens-python", python], tmp_path / "synth")
     assert "SAELens batch_topk (torch)" in report["table"]
     assert report["saelens_generator"]["samples_per_second"] > 0
+
+
+@pytest.mark.slow
+def test_synth_sae_trains_bf16_normalized_with_a_schedule(tmp_path):
+    args = [*TINY, "--models", "batch_topk", "--dtype", "mixed_bfloat16"]
+    args += ["--normalize", "--warmup-steps", "2", "--decay", "cosine"]
+    report = _run(args, tmp_path / "synth")
+    (name,) = report["table"]
+    assert "batch_topk mixed_bfloat16" in name
+    (run,) = report["runs"][name]
+    assert run["samples_trained"] == 2048
+    assert 0.0 < run["explained_variance"] <= 1.0
+
+
+@pytest.mark.slow
+def test_synth_sae_resumes_a_time_budgeted_run_from_its_checkpoint(tmp_path):
+    checkpoint = tmp_path / "checkpoint"
+    args = [*TINY, "--models", "topk", "--checkpoint", str(checkpoint)]
+    out = tmp_path / "synth"
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.synth_sae", *args]
+        + ["--max-seconds", "0", "--out", str(out)],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert '"unfinished": ["topk seed 0"]' in done.stdout
+    assert not out.with_suffix(".json").exists()
+    state = json.loads((checkpoint / "topk_seed0.json").read_text())
+    assert 1 <= state["steps_done"] < 8
+    assert (checkpoint / "topk_seed0.keras").exists()
+    report = _run(args, out)
+    (name,) = report["runs"]
+    (run,) = report["runs"][name]
+    assert run["samples_trained"] == 2048
+    # The same scores as one uninterrupted run.
+    whole = _run([*TINY, "--models", "topk"], tmp_path / "whole")
+    (uninterrupted,) = whole["runs"][name]
+    for column in COLUMNS:
+        np.testing.assert_allclose(
+            run[column], uninterrupted[column], rtol=1e-6, err_msg=column
+        )
+
+
+@pytest.mark.slow
+def test_synth_sae_refuses_an_unknown_model_before_training(tmp_path):
+    failed = subprocess.run(
+        [sys.executable, "-m", "benchmarks.synth_sae", *TINY]
+        + ["--models", "topk,no_such_sae"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert failed.returncode != 0
+    assert "activation" in failed.stderr and "no_such_sae" in failed.stderr
+    assert "generator_build_seconds" not in failed.stdout
+
+
+@pytest.mark.slow
+def test_gpu_script_runs_its_chunked_logic_at_a_tiny_size(tmp_path):
+    env = {
+        **os.environ,
+        "CHECKPOINT": str(tmp_path),
+        "MODELS": "topk",
+        "SMOKE_OUT": str(tmp_path / "smoke"),
+        "OUT": str(tmp_path / "out"),
+    }
+    (tmp_path / "out").mkdir()
+    env.setdefault("KERAS_BACKEND", "jax")
+    done = subprocess.run(
+        ["bash", "benchmarks/gpu_synth_16k.sh", "smoke"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert '"unfinished": ["topk seed 0"]' in done.stdout
+    report = json.loads((tmp_path / "out" / "smoke.json").read_text())
+    (run,) = next(iter(report["runs"].values()))
+    assert run["samples_trained"] == 4096
+    assert "| F1 | MCC |" in done.stdout
+
+
+def test_gpu_script_runs_the_published_16k_setting():
+    script = (ROOT / "benchmarks" / "gpu_synth_16k.sh").read_text()
+    for setting in (
+        "--config synthsaebench-16k",
+        "--width 4096 --k 25 --batch-size 1024",
+        "--lr 3e-4",
+        "--samples 200000000",
+        "--samples 2000000",
+    ):
+        assert setting in script
+    subprocess.run(["bash", "-n", "benchmarks/gpu_synth_16k.sh"], cwd=ROOT)

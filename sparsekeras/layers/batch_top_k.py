@@ -126,8 +126,10 @@ class BatchTopK(keras.layers.Layer):
         rows_kept = row_mask(mask, inputs)
         ranked = nan_as_inf(inputs)
         if not training:
-            theta = ops.cast(self.threshold, inputs.dtype)
-            kept = ranked > theta
+            # Compared in float32 (or wider): a bf16 threshold would move.
+            dtype = keras.backend.result_type(inputs.dtype, "float32")
+            theta = ops.cast(self.threshold, dtype)
+            kept = ops.cast(ranked, dtype) > theta
             if rows_kept is not None:
                 kept = kept & rows_kept
             return keep(inputs, kept)

@@ -7,7 +7,8 @@ from sparsekeras._replicas import replica_mean
 
 def squared_error(target, prediction):
     """The batch mean of the squared L2 error of each row, in float32."""
-    error = ops.cast(target - prediction, "float32")
+    # Each cast before the difference: a bf16 difference would round.
+    error = ops.cast(target, "float32") - ops.cast(prediction, "float32")
     return ops.mean(ops.sum(ops.square(error), axis=-1))
 
 

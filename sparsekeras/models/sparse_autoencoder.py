@@ -21,6 +21,7 @@ from sparsekeras.layers.batch_top_k import BatchTopK
 from sparsekeras.layers.jump_relu import JumpReLU
 from sparsekeras.layers.ksparse import KSparse
 from sparsekeras.metrics import FVU
+from sparsekeras.models import _input_scale
 from sparsekeras.models._sae_losses import (
     fvu,
     global_statistics,
@@ -111,6 +112,13 @@ class SparseAutoencoder(keras.Model):
             point to tune (L0 falls as it rises).
         sparsity_warmup_steps: integer >= 0, default `0`: W, the training
             steps over which λ rises linearly from 0.
+        normalize_inputs: bool, default `False`: `adapt(x)` also measures
+            a scale `s` (the weight `input_scale`) with mean `||s x||`
+            `= sqrt(input_dim)` on the raw rows, and the model trains on
+            `s x` (its `b_pre` in that space), as SAELens's
+            `"expected_average_only_in"`. Every method takes and returns
+            raw inputs, and `fit` refuses to start before `adapt`;
+            `fold_input_scale()` folds `s` into the weights.
         **kwargs: base model keyword arguments, such as `name`.
 
     Example:
@@ -157,6 +165,7 @@ class SparseAutoencoder(keras.Model):
         sparsity_penalty="l0",
         sparsity_coefficient=1e-3,
         sparsity_warmup_steps=0,
+        normalize_inputs=False,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -196,6 +205,7 @@ class SparseAutoencoder(keras.Model):
         )
         if self.activation != "jumprelu":
             _check_jumprelu_defaults(self)
+        self.normalize_inputs = check_bool("normalize_inputs", normalize_inputs)
         if self.activation == "topk":
             self.selection = KSparse(
                 self.k, name="top_k", dtype=self.dtype_policy
@@ -317,6 +327,9 @@ class SparseAutoencoder(keras.Model):
             self.pre_encoder_bias = self.add_weight(
                 name="pre_encoder_bias", shape=(input_dim,), initializer="zeros"
             )
+        self.input_scale = None
+        if self.normalize_inputs:
+            self.input_scale = _input_scale.add_input_scale(self)
         self.samples_since_fired = add_step_counter(
             self, "samples_since_fired", (self.units,), "int32"
         )
@@ -342,13 +355,16 @@ class SparseAutoencoder(keras.Model):
     def adapt(self, x):
         """Sets the pre-encoder bias to the geometric median (or mean) of x.
 
+        With `normalize_inputs=True`, first measures the input scale `s`
+        (mean `||s x|| = sqrt(input_dim)`); the bias is then that of `s x`.
+
         The geometric median is found by Weiszfeld's iterations (at most
         100, until it moves by less than 1e-6 of the data's scale). `x`
         holds real, finite numbers, at least one row of the model's
         `input_dim` (its last axis; the others are rows): anything else is
         a `TypeError` or `ValueError`.
         """
-        if self.pre_bias is None:
+        if self.pre_bias is None and not self.normalize_inputs:
             raise ValueError(
                 "`adapt` sets the pre-encoder bias, which this model does "
                 "not have (`pre_bias=None`)."
@@ -356,6 +372,12 @@ class SparseAutoencoder(keras.Model):
         x = _rows_to_adapt(x, self._input_dim() if self.built else None)
         if not self.built:
             self.build((None, x.shape[-1]))
+        if self.normalize_inputs:
+            scale = _input_scale.measure_input_scale(x)
+            self.input_scale.assign(np.float32(scale))
+            x = x * scale
+            if self.pre_bias is None:
+                return
         center = x.mean(axis=0)
         if self.pre_bias == "geometric_median":
             center = _geometric_median(x, center)
@@ -365,14 +387,14 @@ class SparseAutoencoder(keras.Model):
         """The sparse codes of `x`, shape `(batch_size, units)`."""
         x = self._as_float(x)
         _check_width("x", x, self._input_dim())
-        codes, _ = self._encode(x, training)
+        codes, _ = self._encode(self._scaled(x), training)
         return codes
 
     def decode(self, codes):
         """The reconstruction `W_dec z + b_pre` of codes `z`."""
         codes = ops.cast(codes, self.compute_dtype)
         _check_width("codes", codes, self.units)
-        return self._decode(codes, self._decoder(False))
+        return self._unscaled(self._decode(codes, self._decoder(False)))
 
     def call(self, inputs, training=None):
         """The reconstruction `x_hat`, in training and out of it.
@@ -386,6 +408,8 @@ class SparseAutoencoder(keras.Model):
         x = self._as_float(inputs)
         # Also in `fit` on JAX, whose stateless call skips `input_spec`.
         _check_width("inputs", x, self._input_dim())
+        # From here on in the scaled space (FVU and AuxK are invariant).
+        x = self._scaled(x)
         codes, pre = self._encode(x, training)
         decoder = self._decoder(training)
         reconstruction = self._decode(codes, decoder)
@@ -393,7 +417,7 @@ class SparseAutoencoder(keras.Model):
         if not training:
             self.add_loss(fvu(x, reconstruction))
             self._keep_nonzeros(nonzero)
-            return reconstruction
+            return self._unscaled(reconstruction)
         auxk = self.aux_coefficient > 0 and self._aux_k > 0
         residual = ops.stop_gradient(x - reconstruction) if auxk else None
         # Whether each latent fired on this replica's rows.
@@ -419,7 +443,7 @@ class SparseAutoencoder(keras.Model):
             loss = loss + self.aux_coefficient * aux
         self.add_loss(loss)
         self._keep_nonzeros(nonzero)
-        return reconstruction
+        return self._unscaled(reconstruction)
 
     def _keep_nonzeros(self, nonzero):
         """Keeps each row's nonzero count for `compute_loss`'s `l0`.
@@ -468,6 +492,7 @@ class SparseAutoencoder(keras.Model):
         """
         _check_no_targets(y, "fit")
         self._check_array_width(x)
+        self._check_scale_measured()
         if _is_array(x):
             _check_batches(
                 x, batch_size, kwargs.get("validation_split", 0.0), "fit"
@@ -684,6 +709,54 @@ class SparseAutoencoder(keras.Model):
         # selection ranks them (`sae_layout_map`).
         return top_k_over(output_shards(self.selection), ops.top_k)(x, k)
 
+    def fold_input_scale(self):
+        """Folds the input scale `s` into the weights and sets `s = 1`.
+
+        The model computes `z = TopK(ReLU(W_enc (s x - b_pre) + b_enc))`
+        and `x_hat = (W_dec z + b_pre) / s`. With `W_enc <- s W_enc`,
+        `b_pre <- b_pre / s` and `W_dec <- W_dec / s` it computes the same
+        codes and reconstructions from raw `x` with `s = 1` (`b_enc` and a
+        BatchTopK threshold, which see the same pre-activations, stay).
+        Decoder columns then have norm `1 / s`: fold a trained model for
+        export; training on (with `unit_norm_decoder`) renormalises them.
+        A model without `normalize_inputs=True` has nothing to fold.
+        """
+        if not self.normalize_inputs or not self.built:
+            raise ValueError(
+                "`fold_input_scale` needs a built model with "
+                "`normalize_inputs=True`. Received: normalize_inputs="
+                f"{self.normalize_inputs}, built={self.built}"
+            )
+        if not _input_scale.is_measured(self.input_scale):
+            self.input_scale.assign(1.0)
+            return
+        scale = ops.convert_to_tensor(self.input_scale)
+        self.encoder_kernel.assign(self.encoder_kernel * scale)
+        self.decoder_kernel.assign(self.decoder_kernel / scale)
+        if self.pre_encoder_bias is not None:
+            self.pre_encoder_bias.assign(self.pre_encoder_bias / scale)
+        self.input_scale.assign(1.0)
+
+    def _scaled(self, x):
+        if self.input_scale is None:
+            return x
+        return _input_scale.scaled(x, self.input_scale)
+
+    def _unscaled(self, x):
+        if self.input_scale is None:
+            return x
+        return _input_scale.scaled(x, self.input_scale, inverse=True)
+
+    def _check_scale_measured(self):
+        if self.normalize_inputs and not (
+            self.built and _input_scale.is_measured(self.input_scale)
+        ):
+            raise ValueError(
+                "`normalize_inputs=True` trains on inputs scaled by a "
+                "factor that `adapt(x)` measures: call `adapt` on "
+                "(a sample of) the training data before `fit`."
+            )
+
     def get_config(self):
         config = {
             "name": self.name,
@@ -704,6 +777,7 @@ class SparseAutoencoder(keras.Model):
             "sparsity_penalty": self.sparsity_penalty,
             "sparsity_coefficient": self.sparsity_coefficient,
             "sparsity_warmup_steps": self.sparsity_warmup_steps,
+            "normalize_inputs": self.normalize_inputs,
         }
         return config
 
@@ -717,6 +791,7 @@ _SHARED_WEIGHTS = (
     "samples_since_fired",
     "samples_seen",
     "batch_samples",
+    "input_scale",
 )
 
 

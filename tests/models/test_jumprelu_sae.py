@@ -262,6 +262,28 @@ def test_from_batch_topk_gives_the_same_codes(batch_topk):
     )
 
 
+def test_from_batch_topk_keeps_the_input_scale():
+    x = 3.0 * _data(128)
+    keras.utils.set_random_seed(0)
+    sae = SparseAutoencoder(
+        UNITS, K, activation="batch_topk", normalize_inputs=True
+    )
+    sae.adapt(x)
+    sae.compile(optimizer=keras.optimizers.Adam(1e-2))
+    sae.fit(x, batch_size=32, epochs=1, verbose=0)
+    converted = SparseAutoencoder.from_batch_topk(sae)
+    assert converted.normalize_inputs
+    np.testing.assert_array_equal(
+        _numpy(converted.input_scale), _numpy(sae.input_scale)
+    )
+    np.testing.assert_array_equal(
+        _numpy(converted.encode(x)), _numpy(sae.encode(x))
+    )
+    np.testing.assert_array_equal(
+        converted.predict(x, verbose=0), sae.predict(x, verbose=0)
+    )
+
+
 def test_from_batch_topk_refuses_what_it_cannot_convert(batch_topk):
     untrained = SparseAutoencoder(UNITS, K, activation="batch_topk")
     untrained.build((None, INPUT_DIM))
