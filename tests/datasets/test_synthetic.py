@@ -107,7 +107,7 @@ def test_same_seeds_give_the_same_samples():
 
 
 def test_x_is_the_activations_times_the_features_plus_the_bias():
-    g = _generator(correlation_rank=2)
+    g = _generator(correlation_rank=2, hierarchy_roots=4)
     x, a = g.sample(32, seed=0)
     expected = a.astype("float64") @ g.feature_vectors + g.bias_vector
     np.testing.assert_allclose(x, expected, rtol=1e-5, atol=1e-5)
@@ -247,9 +247,14 @@ def test_correlations_correlate_the_firing():
     assert spread(linked) > 3 * spread(plain)
 
 
-def test_siblings_are_mutually_exclusive_and_need_their_parent():
+@pytest.mark.parametrize("rank", [0, 3])
+def test_siblings_are_mutually_exclusive_and_need_their_parent(rank):
     g = _generator(
-        num_features=200, hierarchy_roots=6, branching=3, hierarchy_depth=2
+        num_features=200,
+        hierarchy_roots=6,
+        branching=3,
+        hierarchy_depth=2,
+        correlation_rank=rank,
     )
     _, a = g.sample(5000, seed=0)
     fires = a > 0
@@ -277,8 +282,10 @@ def test_children_keep_their_rates_where_the_parent_allows():
     assert np.all(np.abs(rates - p[:20]) < _binomial_tolerance(p[:20], 40_000))
 
 
-def test_children_are_scaled_by_their_parent():
+@pytest.mark.parametrize("rank", [0, 3])
+def test_children_are_scaled_by_their_parent(rank):
     g = _generator(
+        correlation_rank=rank,
         num_features=40,
         hierarchy_roots=1,
         branching=2,
