@@ -212,8 +212,17 @@ class PlantedFeatures:
                 weights = self._weights[:, children].T.reshape(
                     len(groups), self.branching, -1
                 )
+            # A child whose raised rate is 1 fires wherever its parent
+            # does: its block draws no copula unless a sibling's is < 1.
+            uncertain = self._base_probabilities[groups].min(axis=1) < 1
             self._tree.append(
-                (int(parents[0]), len(groups), int(children[0]), weights)
+                (
+                    int(parents[0]),
+                    len(groups),
+                    int(children[0]),
+                    weights,
+                    uncertain,
+                )
             )
         free = np.flatnonzero(~is_child)
         thresholds = self._thresholds[free].astype("float64")
@@ -348,7 +357,7 @@ class PlantedFeatures:
         magnitude; of those that fire, one (uniformly) is kept, scaled by
         the parent's value over its mean.
         """
-        first_parent, count, first_child, weights = level
+        first_parent, count, first_child, weights, uncertain = level
         rows, columns, values = parents
         kept = np.flatnonzero(
             (columns >= first_parent) & (columns < first_parent + count)
@@ -357,16 +366,21 @@ class PlantedFeatures:
         block = columns - first_parent
         children = first_child + block[:, None] * self.branching
         children = children + np.arange(self.branching)
-        if shared is None:
-            cut = self._thresholds[children]
-        else:
-            cut = np.einsum("mkr,mr->mk", weights[block], shared[rows])
         shape = children.shape
-        fires = rng.standard_normal(shape, dtype="float32") > cut
         magnitudes = rng.standard_normal(shape, dtype="float32")
         magnitudes *= self._stds32[children]
         magnitudes += self._means32[children]
-        fires &= magnitudes > 0
+        fires = magnitudes > 0
+        drawn = np.flatnonzero(uncertain[block])
+        if len(drawn):
+            if shared is None:
+                cut = self._thresholds[children[drawn]]
+            else:
+                cut = np.einsum(
+                    "mkr,mr->mk", weights[block[drawn]], shared[rows[drawn]]
+                )
+            eta = rng.standard_normal(cut.shape, dtype="float32")
+            fires[drawn] &= eta > cut
         keys = rng.random(shape, dtype="float32")
         keys[~fires] = -1.0
         winner = keys.argmax(axis=1)
@@ -656,19 +670,24 @@ def _sampling_levels(cuts, spreads, hot_cost=1.0, tail_cost=4.0):
 
 
 def _product_on_one_thread(a, b):
-    """`a @ b` in row blocks small enough for BLAS to run on one thread.
+    """`a @ b` in blocks small enough for BLAS to run each on one thread.
 
     OpenBLAS splits a product of more than `2**18` multiply-adds across
     threads, which wait on each other when the cores are busy with other
     work (several times slower on a loaded 2-core machine); the blocks
-    stay under that, unless that would take more than 256 calls.
+    stay under that: 8 rows or more by as many columns as fit.
     """
-    rows = 2**18 // (a.shape[1] * b.shape[1])
-    if rows < 1 or len(a) > 256 * rows:
-        return a @ b
+    size = 2**18 // a.shape[1]
+    rows = max(size // b.shape[1], 8)
+    columns = max(size // rows, 1)
     out = np.empty((len(a), b.shape[1]), np.result_type(a, b))
     for start in range(0, len(a), rows):
-        np.matmul(a[start : start + rows], b, out=out[start : start + rows])
+        for first in range(0, b.shape[1], columns):
+            np.matmul(
+                a[start : start + rows],
+                b[:, first : first + columns],
+                out=out[start : start + rows, first : first + columns],
+            )
     return out
 
 
