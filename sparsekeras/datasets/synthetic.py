@@ -275,10 +275,11 @@ class PlantedFeatures:
 
         The copula fires feature i where `d_i eta_i + s_i > t_i`, i.e.
         `eta_i > c_i = (t_i - s_i) / d_i`, `s = L eps`, `eta` and `eps`
-        standard normal: `c = [eps, 1] W` in one product. A hierarchy's
-        child is drawn only where its parent fired (its own `eta` and
-        magnitude are independent of everything before), so the work
-        grows with the firing features, not with `num_features`.
+        standard normal: `c = [eps, 1] W` in one product, for the
+        features outside the trees only. A hierarchy's child is drawn
+        only where its parent fired (its own `eta` and magnitude are
+        independent of everything before), so the rest of the work grows
+        with the firing features, not with `num_features`.
         """
         check_int("batch_size", batch_size, minimum=1)
         seed = tuple(np.atleast_1d(seed).tolist())
