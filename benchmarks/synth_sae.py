@@ -10,6 +10,8 @@ to it), with the same width, k, batch size, learning rate and samples,
 and scores it with the same function; and it times SAELens's generator
 beside ours at the same configuration. `--rss N1,N2` reports the peak
 RSS of training runs of N1 and N2 samples, each in a fresh process.
+`--generator-only --peer saelens` only times both generators, for each
+of the comma-separated `--config` names, and prints their ratio.
 
 Training options for ours: `--models` takes any comma-separated model
 specs (a key of `MODEL_SPECS`, or any `activation` `SparseAutoencoder`
@@ -39,7 +41,8 @@ import time
 import keras
 import numpy as np
 
-from sparsekeras.datasets import planted_features
+from sparsekeras.datasets import PlantedFeatures, planted_features
+from sparsekeras.datasets.synthetic import CONFIGURATIONS
 from sparsekeras.feature_recovery import (
     evaluate_feature_recovery,
     score_feature_recovery,
@@ -123,26 +126,113 @@ def peak_rss_mib():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def generator_speed(generator, batch_size, batches):
-    generator.sample(batch_size, seed=(2, 0))
+def generator_speed(generator, batch_size, batches, activations=True):
+    """Our samples per second: `sample` (`x` and the dense activations,
+    as SAELens's `sample_with_features` returns) or, with
+    `activations=False`, `x` alone (what `PlantedFeatureBatches` streams
+    to `fit`)."""
+    draw = generator.sample if activations else generator._sample_x
+    draw(batch_size, seed=(2, 0))
     start = time.perf_counter()
     for i in range(batches):
-        generator.sample(batch_size, seed=(2, i + 1))
+        draw(batch_size, seed=(2, i + 1))
     return batches * batch_size / (time.perf_counter() - start)
 
 
-def peer_generator_speed(python, generator, batch_size, batches):
+PEER_SPEED = """
+import json, sys, time
+import torch
+sys.path.insert(0, sys.argv[1])
+from saelens_peer import synthetic_model
+spec = json.loads(sys.argv[2])
+torch.set_num_threads(spec["threads"])
+model = synthetic_model(spec["config"])
+model.sample_with_features(spec["batch_size"])
+l0, start = 0.0, time.perf_counter()
+for _ in range(spec["batches"]):
+    x, features = model.sample_with_features(spec["batch_size"])
+    l0 += float((features > 0).float().sum(-1).mean())
+seconds = time.perf_counter() - start
+print(json.dumps({
+    "samples_per_second": spec["batches"] * spec["batch_size"] / seconds,
+    "true_l0": l0 / spec["batches"],
+}))
+"""
+
+
+def peer_generator_speed(python, generator, batch_size, batches, threads=2):
+    """SAELens's `SyntheticModel.sample_with_features`, timed in its venv
+    at our generator's configuration (`saelens_peer.synthetic_model`),
+    with `threads` torch threads; its L0 from the timed batches."""
     # Orthogonalisation (a one-off cost, minutes on a CPU for SAELens)
     # does not change the sampling cost, so the peer skips it.
     config = {**generator.get_config(), "orthogonalize_steps": 0}
-    spec = {"config": config, "batch_size": batch_size, "batches": batches}
+    spec = {
+        "config": config,
+        "batch_size": batch_size,
+        "batches": batches,
+        "threads": threads,
+    }
     out = subprocess.run(
-        [python, PEER_SCRIPT, "speed", json.dumps(spec)],
+        [
+            python,
+            "-c",
+            PEER_SPEED,
+            os.path.dirname(PEER_SCRIPT),
+            json.dumps(spec),
+        ],
         capture_output=True,
         text=True,
         check=True,
     ).stdout
     return json.loads(out.strip().splitlines()[-1])
+
+
+def generator_only(args):
+    """`--generator-only`: both generators' samples/s and the ratio, per
+    configuration, in this one run; no training."""
+    report = {
+        "batch_size": args.batch_size,
+        "load_average_start": os.getloadavg(),
+        "configs": {},
+    }
+    for name in args.config.split(","):
+        # Both skip the orthogonalisation: it changes F, not the cost.
+        config = {**CONFIGURATIONS[name], "orthogonalize_steps": 0}
+        generator = PlantedFeatures(**config)
+        batches = args.generator_batches
+        row = {
+            "load_average": os.getloadavg(),
+            "sparsekeras_batches": batches,
+            "sparsekeras_x_and_activations": generator_speed(
+                generator, args.batch_size, batches
+            ),
+            "sparsekeras_x_only": generator_speed(
+                generator, args.batch_size, batches, activations=False
+            ),
+        }
+        if args.peer:
+            peer_batches = args.peer_generator_batches or batches
+            row["saelens_batches"] = peer_batches
+            for threads in args.peer_threads.split(","):
+                peer = peer_generator_speed(
+                    args.saelens_python,
+                    generator,
+                    args.batch_size,
+                    peer_batches,
+                    threads=int(threads),
+                )
+                row[f"saelens_{threads}_threads"] = peer
+            best = max(
+                row[f"saelens_{t}_threads"]["samples_per_second"]
+                for t in args.peer_threads.split(",")
+            )
+            # Against SAELens's faster setting: the fair ratio.
+            row["ratio"] = row["sparsekeras_x_and_activations"] / best
+        row["load_average_end"] = os.getloadavg()
+        report["configs"][name] = row
+        print(name, json.dumps(row), flush=True)
+    return report
 
 
 def train_ours(generator, spec, seed, args, deadline=None):
@@ -356,6 +446,24 @@ def main(argv=None):
     parser.add_argument("--eval-samples", type=int, default=20_480)
     parser.add_argument("--generator-batches", type=int, default=10)
     parser.add_argument(
+        "--peer-generator-batches",
+        type=int,
+        default=None,
+        help="SAELens's, for --generator-only (default: --generator-batches)",
+    )
+    parser.add_argument(
+        "--peer-threads",
+        default="2",
+        help="torch thread counts for SAELens's generator in "
+        "--generator-only, comma-separated (the ratio takes the fastest)",
+    )
+    parser.add_argument(
+        "--generator-only",
+        action="store_true",
+        help="time both generators for each of the comma-separated "
+        "--config names, print the ratio, write --out.json; no training",
+    )
+    parser.add_argument(
         "--workers", type=int, default=1, help="PyDataset's, for ours"
     )
     parser.add_argument("--peer", choices=("saelens",), default=None)
@@ -369,6 +477,13 @@ def main(argv=None):
     parser.add_argument("--no-eval", action="store_true")
     parser.add_argument("--out", default=None, help="path prefix")
     args = parser.parse_args(argv)
+    if args.generator_only:
+        report = {"args": vars(args), **generator_only(args)}
+        report["load_average_end"] = os.getloadavg()
+        if args.out:
+            with open(f"{args.out}.json", "w") as f:
+                json.dump(report, f, indent=1, default=str)
+        return
     seeds = [int(s) for s in args.seeds.split(",")]
     backend = keras.backend.backend()
     start = time.perf_counter()

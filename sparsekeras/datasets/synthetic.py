@@ -14,11 +14,9 @@ import math
 import keras
 import numpy as np
 import scipy.sparse
+import scipy.special
 
 from sparsekeras._validation import check_bool, check_float, check_int
-
-# The Gaussian copula's thresholds, `Phi^-1(1 - p)`, without scipy.stats.
-_normal = __import__("statistics").NormalDist()
 
 
 class PlantedFeatures:
@@ -29,8 +27,14 @@ class PlantedFeatures:
         p_i = p_min + (p_max - p_min) (i^-s - n^-s) / (1 - n^-s),
 
     through a Gaussian copula whose correlation is `L L^T + diag(1 - |L_i|^2)`
-    with `L` of rank `correlation_rank`, entries `N(0, correlation_scale^2)`.
-    A firing feature takes `relu(m_i + sigma_i eps)`, `m_i` linear from
+    with `L` of rank `correlation_rank`, entries `N(0, correlation_scale^2)`:
+    it fires where `eta_i > c_i = (t_i - (L eps)_i) / d_i`, `eta` and `eps`
+    standard normal, `d_i = sqrt(1 - |L_i|^2)`, `t_i = Phi^-1(1 - q_i)`,
+    `q_i` the rate p_i raised for the hierarchy (below).
+    The draw is sparse and exact: `eta_i` is drawn where `c_i < h_i` and
+    elsewhere only at the Bernoulli(`Phi(-h_i)`) positions where it can
+    exceed `h_i` (from the normal's tail), a child only where its parent
+    fired. A firing feature takes `relu(m_i + sigma_i z)`, `m_i` linear from
     `mean_magnitude` to `end`, `sigma_i = |N(std_mean, std_spread^2)|`.
     The first `hierarchy_roots` features are roots of trees, `branching`
     children per node, `hierarchy_depth` levels below the roots, numbered
@@ -161,11 +165,13 @@ class PlantedFeatures:
             n, self.hierarchy_roots, self.branching, self.hierarchy_depth
         )
         base = _compensated(self.firing_probabilities, self._groups)
-        self._thresholds = np.array(
-            [_normal.inv_cdf(1 - min(p, 1 - 1e-12)) for p in base]
+        # The Gaussian copula's thresholds, `t = Phi^-1(1 - q)`.
+        self._thresholds = -scipy.special.ndtri(
+            np.minimum(base, 1 - 1e-12)
         ).astype("float32")
         self._base_probabilities = base
         rank = self.correlation_rank
+        squares = np.zeros(n)
         if rank:
             factor = self.correlation_scale * correlation_rng.standard_normal(
                 (n, rank)
@@ -176,6 +182,11 @@ class PlantedFeatures:
                 squares = np.square(factor).sum(axis=1)
             self._factor = factor.T.astype("float32")
             self._diagonal = np.sqrt(1 - squares).astype("float32")
+            # `c = [eps, 1] W` is the copula's cut `(t - L eps) / d`.
+            self._weights = np.concatenate(
+                [-self._factor, self._thresholds[None]]
+            ) / self._diagonal.astype("float32")
+        self._plan_sampling(np.sqrt(squares))
         vectors = dictionary_rng.standard_normal((n, self.hidden_dim))
         self.feature_vectors = _orthogonalized(
             vectors.astype("float32"),
@@ -189,6 +200,55 @@ class PlantedFeatures:
         self._means32 = self.mean_magnitudes.astype("float32")
         self._stds32 = self.std_magnitudes.astype("float32")
 
+    def _plan_sampling(self, spread):
+        """Splits the features for `_draw`: dense, sparse blocks, trees."""
+        n = self.num_features
+        is_child = np.zeros(n, bool)
+        self._tree = []
+        for children, parents, groups in self._levels:
+            is_child[children] = True
+            weights = None
+            if self.correlation_rank:
+                weights = self._weights[:, children].T.reshape(
+                    len(groups), self.branching, -1
+                )
+            # A child whose raised rate is 1 fires wherever its parent
+            # does: its block draws no copula unless a sibling's is < 1.
+            uncertain = self._base_probabilities[groups].min(axis=1) < 1
+            self._tree.append(
+                (
+                    int(parents[0]),
+                    len(groups),
+                    int(children[0]),
+                    weights,
+                    uncertain,
+                )
+            )
+        free = np.flatnonzero(~is_child)
+        thresholds = self._thresholds[free].astype("float64")
+        diagonal = np.sqrt(1 - np.square(spread[free]))
+        levels = _sampling_levels(
+            thresholds / diagonal, spread[free] / diagonal
+        )
+        dense = np.isnan(levels)
+        self._dense = free[dense]
+        order = np.argsort(levels[~dense], kind="stable")
+        self._sparse = free[~dense][order]
+        levels = levels[~dense][order]
+        bounds = np.flatnonzero(np.diff(levels)) + 1
+        starts = np.concatenate([[0], bounds]).astype(int)
+        stops = np.concatenate([bounds, [len(levels)]]).astype(int)
+        self._blocks = [
+            (int(a), int(b), float(levels[a]))
+            for a, b in zip(starts, stops, strict=True)
+            if b > a
+        ]
+        self._sparse_levels = levels.astype("float32")
+        if self.correlation_rank:
+            self._sparse_weights = np.ascontiguousarray(
+                self._weights[:, self._sparse]
+            )
+
     def sample(self, batch_size, seed):
         """Draws `(x, true_activations)` for `batch_size` samples.
 
@@ -201,58 +261,150 @@ class PlantedFeatures:
             `x`, float32 `(batch_size, hidden_dim)`, and the feature
             activations `a`, float32 `(batch_size, num_features)`.
         """
+        rows, columns, values = self._draw(batch_size, seed)
+        activations = np.zeros((batch_size, self.num_features), "float32")
+        activations[rows, columns] = values
+        return self._product(batch_size, rows, columns, values), activations
+
+    def _sample_x(self, batch_size, seed):
+        """`sample`'s `x` alone, without the dense activations."""
+        return self._product(batch_size, *self._draw(batch_size, seed))
+
+    def _draw(self, batch_size, seed):
+        """The firing features as `(rows, columns, values)`, sparsely.
+
+        The copula fires feature i where `d_i eta_i + s_i > t_i`, i.e.
+        `eta_i > c_i = (t_i - s_i) / d_i`, `s = L eps`, `eta` and `eps`
+        standard normal: `c = [eps, 1] W` in one product, for the
+        features outside the trees only. A hierarchy's child is drawn
+        only where its parent fired (its own `eta` and magnitude are
+        independent of everything before), so the rest of the work grows
+        with the firing features, not with `num_features`.
+        """
         check_int("batch_size", batch_size, minimum=1)
         seed = tuple(np.atleast_1d(seed).tolist())
         rng = np.random.default_rng((self.seed, *seed))
-        activations = self._activations(batch_size, rng)
-        # A few dozen features fire per row: a sparse product is cheaper.
-        x = scipy.sparse.csr_matrix(activations) @ self.feature_vectors
-        x += self.bias_vector
-        return x, activations
-
-    def _activations(self, batch_size, rng):
-        n = self.num_features
+        shared = None
         if self.correlation_rank:
-            latent = rng.standard_normal(
+            shared = np.ones((batch_size, self.correlation_rank + 1), "float32")
+            shared[:, :-1] = rng.standard_normal(
                 (batch_size, self.correlation_rank), dtype="float32"
             )
-            noise = rng.standard_normal((batch_size, n), dtype="float32")
-            noise *= self._diagonal
-            noise += latent @ self._factor
-            rows, columns = np.nonzero(noise > self._thresholds)
-        else:
-            uniform = rng.random((batch_size, n), dtype="float32")
-            rows, columns = np.nonzero(uniform < self._base_probabilities)
+        rows, columns = self._fire_free(batch_size, shared, rng)
         values = rng.standard_normal(len(rows), dtype="float32")
         values *= self._stds32[columns]
         values += self._means32[columns]
-        activations = np.zeros((batch_size, n), "float32")
-        activations[rows, columns] = np.maximum(values, 0.0)
-        for children, parents, groups in self._levels:
-            self._apply_level(activations, children, parents, groups, rng)
-        return activations
+        kept = values > 0
+        parts = [(rows[kept], columns[kept], values[kept])]
+        for level in self._tree:
+            parts.append(self._fire_children(parts[-1], level, shared, rng))
+        return tuple(np.concatenate(part) for part in zip(*parts, strict=True))
 
-    def _apply_level(self, activations, children, parents, groups, rng):
-        parent_values = activations[:, parents]
-        child_values = activations[:, children]
-        child_values *= parent_values > 0
-        if len(groups):
-            siblings = child_values.reshape(
-                len(child_values), -1, len(groups[0])
+    def _fire_free(self, batch_size, shared, rng):
+        """The features outside any tree's children: roots and the rest.
+
+        The frequent ones (`_dense`) draw `eta` for every row. The others
+        (`_sparse`, in blocks of one level `h` each) draw `eta` where
+        `c < h` ("hot"), and elsewhere only where `eta > h`: those
+        positions are a Bernoulli(`Phi(-h)`) set, drawn by geometric gaps,
+        their `eta` from the normal's tail beyond `h`.
+        """
+        rows, columns = [], []
+        if len(self._dense):
+            if shared is None:
+                cut = self._thresholds[self._dense]
+            else:
+                cut = shared @ self._weights[:, self._dense]
+            eta = rng.standard_normal(
+                (batch_size, len(self._dense)), dtype="float32"
             )
-            firing = siblings > 0
-            clashes = np.nonzero(firing.sum(axis=-1) > 1)
-            if len(clashes[0]):
-                keys = rng.random(firing[clashes].shape, dtype="float32")
-                keys[~firing[clashes]] = -1.0
-                winner = keys.argmax(axis=-1)
-                kept = np.zeros_like(firing[clashes])
-                kept[np.arange(len(winner)), winner] = True
-                siblings[clashes] *= kept
-            child_values = siblings.reshape(len(child_values), -1)
+            r, j = np.nonzero(eta > cut)
+            rows.append(r)
+            columns.append(self._dense[j])
+        width = len(self._sparse)
+        if width:
+            if shared is not None:
+                cut = _product_on_one_thread(shared, self._sparse_weights)
+                hot = np.flatnonzero(cut < self._sparse_levels)
+                eta = rng.standard_normal(len(hot), dtype="float32")
+                hot = hot[eta > cut.ravel()[hot]]
+                rows.append(hot // width)
+                columns.append(self._sparse[hot % width])
+            for start, stop, level in self._blocks:
+                tail = _normal_tail(level)
+                positions = _bernoulli_positions(
+                    rng, batch_size * (stop - start), tail
+                )
+                r, j = np.divmod(positions, stop - start)
+                j += start
+                eta = -scipy.special.ndtri(
+                    tail * (1.0 - rng.random(len(positions)))
+                )
+                if shared is None:
+                    fires = eta > self._thresholds[self._sparse[j]]
+                else:
+                    c = cut[r, j]
+                    fires = (c >= level) & (eta > c)
+                rows.append(r[fires])
+                columns.append(self._sparse[j[fires]])
+        if not rows:
+            return np.zeros(0, "int64"), np.zeros(0, "int64")
+        return np.concatenate(rows), np.concatenate(columns)
+
+    def _fire_children(self, parents, level, shared, rng):
+        """One level of the trees, drawn where the parents fired.
+
+        Each firing parent's `branching` children draw their copula and
+        magnitude; of those that fire, one (uniformly) is kept, scaled by
+        the parent's value over its mean.
+        """
+        first_parent, count, first_child, weights, uncertain = level
+        rows, columns, values = parents
+        kept = np.flatnonzero(
+            (columns >= first_parent) & (columns < first_parent + count)
+        )
+        rows, columns, values = rows[kept], columns[kept], values[kept]
+        block = columns - first_parent
+        children = first_child + block[:, None] * self.branching
+        children = children + np.arange(self.branching)
+        shape = children.shape
+        magnitudes = rng.standard_normal(shape, dtype="float32")
+        magnitudes *= self._stds32[children]
+        magnitudes += self._means32[children]
+        fires = magnitudes > 0
+        drawn = np.flatnonzero(uncertain[block])
+        if len(drawn):
+            if shared is None:
+                cut = self._thresholds[children[drawn]]
+            else:
+                cut = np.einsum(
+                    "mkr,mr->mk", weights[block[drawn]], shared[rows[drawn]]
+                )
+            eta = rng.standard_normal(cut.shape, dtype="float32")
+            fires[drawn] &= eta > cut
+        keys = rng.random(shape, dtype="float32")
+        keys[~fires] = -1.0
+        winner = keys.argmax(axis=1)
+        alive = np.flatnonzero(fires.any(axis=1))
+        winner = winner[alive]
+        magnitudes = magnitudes[alive, winner]
         if self.scale_children_by_parent:
-            child_values *= parent_values / self._means32[parents]
-        activations[:, children] = child_values
+            magnitudes *= values[alive] / self._means32[columns[alive]]
+        return rows[alive], children[alive, winner], magnitudes
+
+    def _product(self, batch_size, rows, columns, values):
+        """`x = a F + b` from the firing features, a sparse product."""
+        keys = rows.astype("uint16") if batch_size <= 2**16 else rows
+        order = np.argsort(keys, kind="stable")
+        pointers = np.zeros(batch_size + 1, "int64")
+        np.cumsum(np.bincount(rows, minlength=batch_size), out=pointers[1:])
+        a = scipy.sparse.csr_array(
+            (values[order], columns[order], pointers),
+            shape=(batch_size, self.num_features),
+        )
+        x = a @ self.feature_vectors
+        x += self.bias_vector
+        return x
 
     def batches(self, batch_size, num_batches, seed=0, **kwargs):
         """A `PlantedFeatureBatches` of this generator's samples."""
@@ -337,10 +489,11 @@ class PlantedFeatureBatches(keras.utils.PyDataset):
             raise IndexError(
                 f"Batch index {index} out of range [0, {self._num_batches})"
             )
-        x, activations = self.generator.sample(
-            self.batch_size, seed=(0, self.seed, int(index))
-        )
-        return (x, activations) if self.with_activations else x
+        seed = (0, self.seed, int(index))
+        if self.with_activations:
+            return self.generator.sample(self.batch_size, seed=seed)
+        # `x` alone skips the dense `(batch_size, num_features)` array.
+        return self.generator._sample_x(self.batch_size, seed=seed)
 
 
 CONFIGURATIONS = {
@@ -491,6 +644,71 @@ def _win_probabilities(rates):
                 counts = np.convolve(counts, [1 - r, r])
         wins[i] = (counts / np.arange(1, len(counts) + 1)).sum()
     return wins
+
+
+_LEVELS = np.arange(0.0, 6.01, 0.25)
+"""The levels `h` a sparse feature may take: a few, so few blocks."""
+
+
+def _sampling_levels(cuts, spreads, hot_cost=1.0, tail_cost=4.0):
+    """Per feature, the level `h` that makes sampling cheapest, or NaN.
+
+    A feature fires where `eta > c`, `c` normal with mean `cuts` and
+    standard deviation `spreads` (the copula's cut over `d`). With a level
+    `h`, `eta` is drawn where `c < h` (probability `Phi((h - cut) /
+    spread)`) and at the Bernoulli(`Phi(-h)`) tail positions (each
+    costing `tail_cost`); NaN (draw `eta` everywhere) where no level
+    beats that. Where `spreads` is 0 (no correlations), `h <= cut`.
+    """
+    h = _LEVELS[:, None]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        hot = scipy.special.ndtr((h - cuts) / spreads)
+    hot = np.where(spreads > 0, hot, np.where(h <= cuts, 0.0, np.inf))
+    cost = hot + tail_cost * scipy.special.ndtr(-h)
+    best = cost.argmin(axis=0)
+    cheapest = cost[best, np.arange(len(cuts))]
+    return np.where(cheapest < hot_cost, _LEVELS[best], np.nan)
+
+
+def _product_on_one_thread(a, b):
+    """`a @ b` in blocks small enough for BLAS to run each on one thread.
+
+    OpenBLAS splits a product of more than `2**18` multiply-adds across
+    threads, which wait on each other when the cores are busy with other
+    work (several times slower on a loaded 2-core machine); the blocks
+    stay under that: 8 rows or more by as many columns as fit.
+    """
+    size = 2**18 // a.shape[1]
+    rows = max(size // b.shape[1], 8)
+    columns = max(size // rows, 1)
+    out = np.empty((len(a), b.shape[1]), np.result_type(a, b))
+    for start in range(0, len(a), rows):
+        for first in range(0, b.shape[1], columns):
+            np.matmul(
+                a[start : start + rows],
+                b[:, first : first + columns],
+                out=out[start : start + rows, first : first + columns],
+            )
+    return out
+
+
+def _normal_tail(level):
+    """`P(eta > level)` for a standard normal `eta`."""
+    return float(scipy.special.ndtr(-level))
+
+
+def _bernoulli_positions(rng, size, p):
+    """The sorted positions in `range(size)` kept with probability `p`.
+
+    Geometric gaps: `O(size p)` draws, not `size`.
+    """
+    expected = size * p
+    count = int(expected + 6 * math.sqrt(expected) + 16)
+    positions = np.cumsum(rng.geometric(p, count)) - 1
+    while positions[-1] < size:
+        more = np.cumsum(rng.geometric(p, count)) + positions[-1]
+        positions = np.concatenate([positions, more])
+    return positions[: np.searchsorted(positions, size)]
 
 
 def _orthogonalized(vectors, steps, lr):

@@ -2,13 +2,17 @@ import tracemalloc
 
 import numpy as np
 import pytest
+import scipy.special
 
 from sparsekeras.datasets import (
     PlantedFeatureBatches,
     PlantedFeatures,
     planted_features,
 )
-from sparsekeras.datasets.synthetic import CONFIGURATIONS
+from sparsekeras.datasets.synthetic import (
+    CONFIGURATIONS,
+    _bernoulli_positions,
+)
 
 
 def _generator(**kwargs):
@@ -18,6 +22,77 @@ def _generator(**kwargs):
 
 def _binomial_tolerance(p, samples, sigmas=5.0):
     return sigmas * np.sqrt(p * (1 - p) / samples) + 1e-9
+
+
+def _dense_reference(g, batch_size, rng):
+    """The generator's definition drawn densely and slowly: one `eta` and
+    one magnitude per feature and sample, the hierarchy on the dense array
+    (the sampler before it drew sparsely)."""
+    n = g.num_features
+    noise = rng.standard_normal((batch_size, n))
+    if g.correlation_rank:
+        shared = rng.standard_normal((batch_size, g.correlation_rank))
+        noise = noise * g._diagonal + shared @ g._factor
+    magnitudes = g.mean_magnitudes + g.std_magnitudes * rng.standard_normal(
+        (batch_size, n)
+    )
+    a = np.where(noise > g._thresholds, np.maximum(magnitudes, 0.0), 0.0)
+    for children, parents, _ in g._levels:
+        parent = a[:, parents]
+        siblings = (a[:, children] * (parent > 0)).reshape(
+            batch_size, -1, g.branching
+        )
+        keys = np.where(siblings > 0, rng.random(siblings.shape), -1.0)
+        kept = np.zeros(siblings.shape, bool)
+        np.put_along_axis(kept, keys.argmax(-1)[..., None], True, -1)
+        child = (siblings * kept).reshape(batch_size, -1)
+        if g.scale_children_by_parent:
+            child *= parent / g.mean_magnitudes[parents]
+        a[:, children] = child
+    return a
+
+
+def _fires(g, samples, reference=False, batch=5000):
+    """Which features fire, `(samples, num_features)` booleans."""
+    rng = np.random.default_rng(123)
+    return np.concatenate(
+        [
+            (
+                _dense_reference(g, batch, rng)
+                if reference
+                else g.sample(batch, seed=(9, i))[1]
+            )
+            > 0
+            for i in range(samples // batch)
+        ]
+    )
+
+
+def _linked(g, fires):
+    """Per row, the co-firing weighted by the latent correlations `L L^T`
+    (signed: the pairs' correlations cancel in a plain count)."""
+    weights = g._factor.T.astype("float64") @ g._factor
+    np.fill_diagonal(weights, 0.0)
+    fires = fires.astype("float64")
+    return np.einsum("bi,ij,bj->b", fires, weights, fires)
+
+
+def _error(a, b):
+    """The standard error of `a.mean() - b.mean()`."""
+    return np.hypot(a.std(), b.std()) / np.sqrt(len(a))
+
+
+def _assert_same_rates(rates, expected, samples, other_samples=None):
+    """Per-feature firing rates agree with `expected` (exact or, with
+    `other_samples`, measured): no feature beyond 5.5 sigmas, and the sum
+    of squared z-scores within 6 of its standard deviations of `n`."""
+    variance = expected * (1 - expected) / samples
+    if other_samples:
+        variance += expected * (1 - expected) / other_samples
+    z = (rates - expected) / np.sqrt(variance + 1e-12)
+    n = len(z)
+    assert np.abs(z).max() < 5.5, np.abs(z).argmax()
+    assert np.square(z).sum() < n + 6 * np.sqrt(2 * n)
 
 
 def test_same_seeds_give_the_same_samples():
@@ -32,7 +107,7 @@ def test_same_seeds_give_the_same_samples():
 
 
 def test_x_is_the_activations_times_the_features_plus_the_bias():
-    g = _generator(correlation_rank=2)
+    g = _generator(correlation_rank=2, hierarchy_roots=4)
     x, a = g.sample(32, seed=0)
     expected = a.astype("float64") @ g.feature_vectors + g.bias_vector
     np.testing.assert_allclose(x, expected, rtol=1e-5, atol=1e-5)
@@ -62,6 +137,102 @@ def test_correlations_keep_the_firing_rates():
     assert (a > 0).sum(-1).mean() == pytest.approx(p.sum(), rel=0.02)
 
 
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        dict(correlation_rank=0),
+        dict(correlation_rank=3),
+        dict(correlation_rank=2, correlation_scale=0.6),
+        dict(correlation_rank=3, p_max=0.02, p_min=0.002),
+        dict(correlation_rank=0, p_max=0.02, p_min=0.002),
+        dict(correlation_rank=3, p_max=0.6, p_min=0.3),
+    ],
+)
+def test_every_feature_fires_at_its_rate_hot_cold_or_dense(kwargs):
+    g = _generator(
+        **{"num_features": 256, "p_max": 0.4, "p_min": 0.002, **kwargs}
+    )
+    # A feature fires when the copula says so and its magnitude is > 0.
+    positive = scipy.special.ndtr(g.mean_magnitudes / g.std_magnitudes)
+    expected = g.firing_probabilities * positive
+    rates = _fires(g, 40_000).mean(axis=0)
+    _assert_same_rates(rates, expected, 40_000)
+
+
+def test_the_sampler_draws_dense_hot_and_cold_features():
+    # The rates test above covers each regime only if they all occur.
+    g = _generator(num_features=256, p_max=0.4, p_min=0.002)
+    assert len(g._dense) and len(g._blocks)
+    linked = _generator(num_features=256, correlation_rank=2)
+    assert len(linked._dense) and len(linked._blocks)
+    assert min(level for _, _, level in linked._blocks) < 2.0
+
+
+def test_correlated_firing_matches_the_dense_reference():
+    g = _generator(
+        num_features=96,
+        p_max=0.4,
+        p_min=0.005,
+        correlation_rank=2,
+        correlation_scale=0.6,
+    )
+    ours = _fires(g, 40_000).astype("float64")
+    reference = _fires(g, 40_000, reference=True).astype("float64")
+    _assert_same_rates(ours.mean(0), reference.mean(0), 40_000, 40_000)
+    # Co-firing of the most frequent pairs, and of whole groups per row.
+    both = (reference.T @ reference) / len(reference)
+    pairs = np.argsort(np.triu(both, 1), axis=None)[-50:]
+    ours_both = ((ours.T @ ours) / len(ours)).ravel()[pairs]
+    _assert_same_rates(ours_both, both.ravel()[pairs], 40_000, 40_000)
+    a, b = _linked(g, ours), _linked(g, reference)
+    assert abs(a.mean() - b.mean()) < 5 * _error(a, b)
+    # ... where independent firing lies far off.
+    plain = _generator(num_features=96, p_max=0.4, p_min=0.005)
+    a = _linked(g, _fires(plain, 40_000))
+    assert abs(a.mean() - b.mean()) > 20 * _error(a, b)
+
+
+def test_hierarchy_with_correlations_matches_the_dense_reference():
+    g = _generator(
+        num_features=200,
+        hierarchy_roots=6,
+        branching=3,
+        hierarchy_depth=2,
+        correlation_rank=3,
+        correlation_scale=0.4,
+    )
+    ours = _fires(g, 40_000)
+    reference = _fires(g, 40_000, reference=True)
+    _assert_same_rates(ours.mean(0), reference.mean(0), 40_000, 40_000)
+    a, b = _linked(g, ours), _linked(g, reference)
+    assert abs(a.mean() - b.mean()) < 5 * _error(a, b)
+
+
+def test_magnitudes_have_their_mean_and_spread():
+    g = _generator(
+        num_features=64, p_max=0.4, p_min=0.05, std_magnitude=(1.0, 0.0)
+    )
+    a = np.concatenate([g.sample(5000, seed=i)[1] for i in range(4)])
+    for i in range(64):
+        values = a[:, i][a[:, i] > 0]
+        assert len(values) > 500
+        error = 5 / np.sqrt(len(values))
+        assert abs(values.mean() - g.mean_magnitudes[i]) < error
+        assert abs(values.std() - 1.0) < 2 * error
+
+
+def test_bernoulli_positions_draw_more_gaps_when_the_first_fall_short():
+    class Ones:
+        def geometric(self, p, size):
+            return np.ones(size, "int64")
+
+    positions = _bernoulli_positions(Ones(), 1000, 0.01)
+    np.testing.assert_array_equal(positions, np.arange(1000))
+    rng = np.random.default_rng(0)
+    counts = [len(_bernoulli_positions(rng, 1000, 0.02)) for _ in range(400)]
+    assert np.mean(counts) == pytest.approx(20, abs=5 * np.sqrt(20 / 400))
+
+
 def test_correlations_correlate_the_firing():
     plain = _generator(p_max=0.3, p_min=0.05)
     linked = _generator(
@@ -76,9 +247,14 @@ def test_correlations_correlate_the_firing():
     assert spread(linked) > 3 * spread(plain)
 
 
-def test_siblings_are_mutually_exclusive_and_need_their_parent():
+@pytest.mark.parametrize("rank", [0, 3])
+def test_siblings_are_mutually_exclusive_and_need_their_parent(rank):
     g = _generator(
-        num_features=200, hierarchy_roots=6, branching=3, hierarchy_depth=2
+        num_features=200,
+        hierarchy_roots=6,
+        branching=3,
+        hierarchy_depth=2,
+        correlation_rank=rank,
     )
     _, a = g.sample(5000, seed=0)
     fires = a > 0
@@ -106,8 +282,10 @@ def test_children_keep_their_rates_where_the_parent_allows():
     assert np.all(np.abs(rates - p[:20]) < _binomial_tolerance(p[:20], 40_000))
 
 
-def test_children_are_scaled_by_their_parent():
+@pytest.mark.parametrize("rank", [0, 3])
+def test_children_are_scaled_by_their_parent(rank):
     g = _generator(
+        correlation_rank=rank,
         num_features=40,
         hierarchy_roots=1,
         branching=2,
