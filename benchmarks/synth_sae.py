@@ -41,13 +41,14 @@ import time
 import keras
 import numpy as np
 
+from sparsekeras.callbacks import FeatureRecovery
 from sparsekeras.datasets import PlantedFeatures, planted_features
 from sparsekeras.datasets.synthetic import CONFIGURATIONS
 from sparsekeras.feature_recovery import (
     evaluate_feature_recovery,
     score_feature_recovery,
 )
-from sparsekeras.models import SparseAutoencoder
+from sparsekeras.models import SparseAutoencoder, matryoshka_group_sizes
 
 COLUMNS = ("f1", "mcc", "uniqueness", "explained_variance", "l0", "dead")
 PEER_SCRIPT = os.path.join(os.path.dirname(__file__), "saelens_peer.py")
@@ -60,12 +61,28 @@ EVAL_SEED = 1
 MODEL_SPECS = {
     "topk": {"activation": "topk"},
     "batch_topk": {"activation": "batch_topk"},
+    # The paper's five nested groups (matryoshka_group_sizes), set from
+    # --width in `model_kwargs`.
+    "matryoshka": {"activation": "batch_topk", "matryoshka_groups": "paper"},
+    # From scratch: θ starts near the pre-activations' scale on the CPU
+    # configurations (inputs of norm about 15), since log θ moves by about
+    # the learning rate per Adam step; λ gives an L0 near k = 8 on cpu-2k
+    # (docs/feature-recovery.md). Has no k.
+    "jumprelu": {
+        "activation": "jumprelu",
+        "k": None,
+        "initial_threshold": 2.0,
+        "bandwidth": 0.1,
+        "sparsity_coefficient": 0.1,
+    },
 }
 
 
 def model_kwargs(spec, args):
     """`SparseAutoencoder` keyword arguments for a `--models` entry."""
-    kwargs = dict(MODEL_SPECS.get(spec, {"activation": spec}))
+    kwargs = {"k": args.k, **MODEL_SPECS.get(spec, {"activation": spec})}
+    if kwargs.get("matryoshka_groups") == "paper":
+        kwargs["matryoshka_groups"] = matryoshka_group_sizes(args.width)
     kwargs.setdefault("dtype", args.dtype)
     if args.normalize:
         kwargs.setdefault("normalize_inputs", True)
@@ -262,12 +279,21 @@ def train_ours(generator, spec, seed, args, deadline=None):
         sae = keras.models.load_model(paths[0])
         data = Remaining(data, state["steps_done"], **workers)
     else:
-        sae = SparseAutoencoder(
-            units=args.width, k=args.k, **model_kwargs(spec, args)
-        )
+        sae = SparseAutoencoder(units=args.width, **model_kwargs(spec, args))
         sae.adapt(data[0])
         sae.compile(optimizer=keras.optimizers.Adam(learning_rate(args, steps)))
     callbacks = [] if deadline is None else [StopAt(deadline)]
+    curve = None
+    if args.curve_every:
+        # Scored on the held-out stream; its time counts in samples/s.
+        curve = FeatureRecovery(
+            generator,
+            every=args.curve_every,
+            num_samples=args.eval_samples,
+            batch_size=args.batch_size,
+            seed=EVAL_SEED,
+        )
+        callbacks.append(curve)
     start = time.perf_counter()
     # In order (Keras shuffles a PyDataset's batches by default), so that
     # a resumed run trains on the batches an uninterrupted one would.
@@ -296,10 +322,19 @@ def train_ours(generator, spec, seed, args, deadline=None):
         seed=EVAL_SEED,
     )
     result = {**scores, **speed}
+    if curve is not None:
+        result["curve"] = [
+            {**_floats(scores), "samples_trained": step * args.batch_size}
+            for step, scores in curve.history
+        ]
     if paths:
         with open(paths[1], "w") as f:
             json.dump({**state, "result": result}, f)
     return result
+
+
+def _floats(scores):
+    return {name: float(value) for name, value in scores.items()}
 
 
 def train_peer(generator, seed, args, output):
@@ -444,6 +479,12 @@ def main(argv=None):
         help="folder where unfinished models are saved and resumed from",
     )
     parser.add_argument("--eval-samples", type=int, default=20_480)
+    parser.add_argument(
+        "--curve-every",
+        type=int,
+        default=None,
+        help="score every N steps (FeatureRecovery): F1 against samples",
+    )
     parser.add_argument("--generator-batches", type=int, default=10)
     parser.add_argument(
         "--peer-generator-batches",
@@ -491,9 +532,7 @@ def main(argv=None):
     models = args.models.split(",")
     for spec in models:
         # A bad spec fails here, before any training.
-        SparseAutoencoder(
-            units=args.width, k=args.k, **model_kwargs(spec, args)
-        )
+        SparseAutoencoder(units=args.width, **model_kwargs(spec, args))
 
     generator = planted_features(args.config)
     report = {

@@ -46,6 +46,18 @@ def test_synth_sae_writes_the_table(tmp_path):
 
 
 @pytest.mark.slow
+def test_synth_sae_trains_every_architecture_and_scores_a_curve(tmp_path):
+    args = [*TINY, "--models", "matryoshka,jumprelu", "--curve-every", "4"]
+    report = _run(args, tmp_path / "synth")
+    assert len(report["table"]) == 2
+    for runs in report["runs"].values():
+        trained = [point["samples_trained"] for point in runs[0]["curve"]]
+        # Every 4 steps of 256 samples, then the epoch's end.
+        assert trained == [1024, 2048, 2048]
+        assert all(0 <= point["f1"] <= 1 for point in runs[0]["curve"])
+
+
+@pytest.mark.slow
 def test_synth_sae_trains_the_saelens_peer_on_the_same_batches(tmp_path):
     python = os.environ.get("SAELENS_PYTHON")
     if not python:
