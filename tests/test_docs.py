@@ -29,6 +29,8 @@ MODULES = (
 
 
 @pytest.mark.slow
+# mkdocs reads the sources and the docs folder, not Keras.
+@pytest.mark.backend_independent
 def test_site_builds_with_no_warning(tmp_path):
     pytest.importorskip("mkdocs")
     pytest.importorskip("material")
@@ -56,6 +58,9 @@ def test_site_builds_with_no_warning(tmp_path):
     assert "KSparse" in (site / "api" / "index.html").read_text()
 
 
+# The page's examples are documentation; sparsekeras.testing's checks run on
+# every backend in tests/testing/test_checks.py.
+@pytest.mark.backend_independent
 def test_property_testing_page_runs():
     pytest.importorskip("hypothesis")
     results = doctest.testfile(

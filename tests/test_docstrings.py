@@ -16,7 +16,23 @@ MODULES = sorted(
 )
 
 
-@pytest.mark.parametrize("name", MODULES)
+# The checks' examples run property tests that tests/testing/test_checks.py
+# runs on every backend; here they are documentation, checked once.
+DOCUMENTATION_ONLY = {"sparsekeras.testing.checks"}
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param(
+            name,
+            marks=pytest.mark.backend_independent
+            if name in DOCUMENTATION_ONLY
+            else (),
+        )
+        for name in MODULES
+    ],
+)
 def test_docstring_examples_run(name):
     module = importlib.import_module(name)
     results = doctest.testmod(

@@ -1,4 +1,9 @@
-"""`python -m benchmarks.sae_toy` runs on tiny settings and writes JSON."""
+"""`python -m benchmarks.sae_toy` runs on tiny settings and writes JSON.
+
+The script has no backend-specific code (it only prints the backend's
+name), and the models it trains are tested on every backend under
+tests/models, so these smoke tests run on the default backend only.
+"""
 
 import json
 import pathlib
@@ -23,6 +28,7 @@ def _sae_toy(*args):
 
 
 @pytest.mark.slow
+@pytest.mark.backend_independent
 def test_sae_toy_reports_every_figure(tmp_path):
     out = tmp_path / "sae_toy.json"
     _sae_toy(
@@ -44,6 +50,7 @@ def test_sae_toy_reports_every_figure(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.backend_independent
 def test_sae_toy_times_steps_inside_fit(tmp_path):
     out = tmp_path / "fit_ratio.json"
     _sae_toy(

@@ -16,6 +16,8 @@ def test_there_is_one_example_per_case():
     assert [p.name[0] for p in EXAMPLES] == list("abcde")
 
 
+# argparse answers before Keras, and so a backend, is imported.
+@pytest.mark.backend_independent
 @pytest.mark.parametrize(
     "script", sorted(FOLDER.glob("*.py")), ids=lambda p: p.stem
 )
