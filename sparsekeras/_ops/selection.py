@@ -4,7 +4,7 @@ import keras
 from keras import ops
 
 from sparsekeras._ops.top_k import top_k as fast_top_k
-from sparsekeras._ops.tuning import at_torch_partial_sort_edge
+from sparsekeras._ops.tuning import at_torch_partial_sort_edge, cond_where_known
 
 
 def top_k_mask(x, k, k_max, top_k=fast_top_k):
@@ -40,7 +40,7 @@ def top_k_mask(x, k, k_max, top_k=fast_top_k):
     # Only a row whose (k + 1)-th largest equals its k-th has more than k
     # entries `>= threshold`; the index order among ties (a cumulative sum
     # over the row) is paid for only then.
-    return ops.cond(
+    return cond_where_known(
         ops.all(following < threshold), lambda: at_least, break_ties
     )
 

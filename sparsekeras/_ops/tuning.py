@@ -57,3 +57,22 @@ def at_torch_partial_sort_edge(k_max, size):
         and isinstance(size, int)
         and ratio * k_max <= size < ratio * (k_max + 1)
     )
+
+
+def cond_where_known(pred, true_fn, false_fn):
+    """`ops.cond`, with the branch taken in Python where `pred` is known.
+
+    Only on JAX, outside a trace: there `ops.cond` is `jax.lax.cond`,
+    whose fresh branch closures miss JAX's cache, so every eager call
+    traces both branches and compiles them (about 0.3 s for a KSparse on
+    a CPU). Under `jit` (as in `fit`) `pred` is a tracer, whose `bool`
+    raises a `TypeError`, and the real `ops.cond` is used; on the other
+    backends, always. The result is the same either way.
+    """
+    if keras.backend.backend() == "jax":
+        try:
+            taken = bool(pred)
+        except TypeError:
+            return keras.ops.cond(pred, true_fn, false_fn)
+        return true_fn() if taken else false_fn()
+    return keras.ops.cond(pred, true_fn, false_fn)
