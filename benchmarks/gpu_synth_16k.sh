@@ -40,10 +40,9 @@ shift || true
 export KERAS_BACKEND=${KERAS_BACKEND:-jax}
 export TF_CPP_MIN_LOG_LEVEL=2
 
-# Our architectures. Once the sae-family branch lands, add them here:
-# MODELS=topk,batch_topk,matryoshka,jumprelu (each a MODEL_SPECS key or an
-# activation name of SparseAutoencoder; see benchmarks/synth_sae.py).
-models=${MODELS:-topk,batch_topk}
+# Our architectures: each a MODEL_SPECS key or an activation name of
+# SparseAutoencoder (see benchmarks/synth_sae.py).
+models=${MODELS:-topk,batch_topk,matryoshka,jumprelu}
 workers=${WORKERS:-8}
 checkpoint=${CHECKPOINT:-.gpu_checkpoint}
 max_seconds=${MAX_SECONDS:-420}
