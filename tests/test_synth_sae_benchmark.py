@@ -137,7 +137,9 @@ def test_gpu_script_runs_its_chunked_logic_at_a_tiny_size(tmp_path):
         "OUT": str(tmp_path / "out"),
     }
     (tmp_path / "out").mkdir()
-    env.setdefault("KERAS_BACKEND", "jax")
+    # The backend under test (the script's own default, JAX, may not be
+    # installed: CI's first stage has TensorFlow alone).
+    env["KERAS_BACKEND"] = os.environ.get("KERAS_BACKEND", "tensorflow")
     done = subprocess.run(
         ["bash", "benchmarks/gpu_synth_16k.sh", "smoke"],
         cwd=ROOT,
