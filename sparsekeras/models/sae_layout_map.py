@@ -81,8 +81,9 @@ def sae_layout_map(device_mesh, model_axis="model", batch_axis="batch"):
     }
     layout_map = keras.distribution.LayoutMap(device_mesh)
     for name, axes in layouts.items():
-        # Whole paths that end in `name`: not `pre_encoder_bias`.
-        layout_map[f"(.*/)?{name}"] = keras.distribution.TensorLayout(
+        # Whole paths that end in `name`, not `pre_encoder_bias`, under
+        # Keras 3.15's `re.fullmatch` and 3.10's `re.search` alike.
+        layout_map[f"(^|.*/){name}$"] = keras.distribution.TensorLayout(
             axes, device_mesh
         )
     return layout_map
