@@ -22,8 +22,8 @@
 #
 #   run(carry=[".whl"], timeout_s=600, command=
 #     "python3 -m pip install -q --no-index --no-deps --no-compile "
-#     "--no-cache-dir --upgrade --target /tmp/site .whl/*.whl && "
-#     "export PYTHONPATH=/tmp/site:$PWD || exit; "
+#     "--no-cache-dir --upgrade --target .gpu_site .whl/*.whl && "
+#     "export PYTHONPATH=$PWD/.gpu_site:$PWD || exit; "
 #     "bash benchmarks/gpu_synth_16k.sh quick")
 #
 # Results: benchmarks/results/synth_sae_16k_{quick,full}_jax[_$TAG].{json,md},

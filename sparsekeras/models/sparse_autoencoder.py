@@ -51,74 +51,43 @@ class SparseAutoencoder(keras.Model):
     Matryoshka), trained by `fit(x)` with no targets.
 
         z = σ(W_enc (x - b_pre) + b_enc),   x_hat = W_dec z + b_pre,
+        loss = FVU(x, x_hat) + aux_coefficient * AuxK  [+ λ_t * S(z)],
 
-    σ the activation: `TopK(ReLU(.))` (`"topk"`), `BatchTopK(ReLU(.))`
-    (`"batch_topk"`) or `JumpReLU_θ` (`"jumprelu"`, `z_i = pre_i H(pre_i -
-    θ_i)` with a learned θ per latent). The model trains on
-
-        FVU(x, x_hat) + aux_coefficient * AuxK  [+ λ_t * S(z)],
-
-    both normalised by the batch's variance (of `x`, of the residual
-    `e = x - x_hat`); AuxK is `||e - W_dec z_aux||^2 / ||e - mean(e)||^2`,
-    `z_aux` the top `aux_k` dead latents' ReLU pre-activations. With
-    `matryoshka_groups`, the FVU is summed over the nested prefixes: each
-    prefix of the first `m_j` latents reconstructs on its own,
-    `Σ_j ||x - W_dec[:m_j] z[:m_j] - b_pre||^2 / ||x - mean(x)||^2`. With
-    `"jumprelu"`, `S` is the batch mean of L0 (`"l0"`, Σ_i H(pre_i - θ_i))
-    or of `Σ_i tanh(4 z_i ||d_i||)` (`"tanh"`), `λ_t = λ min(1, t / W)` its
-    warmed-up coefficient. A latent is dead once it has not fired (been
-    nonzero) for `dead_after` training samples: the weight
-    `samples_since_fired` (saturating at `dead_after`) tracks it, over the
-    global batch under a distribution. Calling the model gives the
-    reconstruction, in training or not, so it nests in other models (whose
-    loss adds to its own); `compile` takes no `loss` and `fit` no `y`. Each
-    mitigation is switchable; see
-    [Sparse autoencoders](sparse-autoencoders.md) for what each does,
-    its measured share, distribution, and which architecture to pick.
+    σ is `TopK(ReLU(.))`, `BatchTopK(ReLU(.))` or `JumpReLU_θ`; AuxK
+    reconstructs the residual from the top `aux_k` dead latents; with
+    `matryoshka_groups` the FVU is summed over nested prefixes; `S` is
+    JumpReLU's warmed-up sparsity penalty. Calling the model gives the
+    reconstruction, so it nests in other models; `compile` takes no `loss`
+    and `fit` no `y`. Every term, mitigation and architecture, and which
+    to pick, is in [Sparse autoencoders](sparse-autoencoders.md).
 
     Args:
         units: positive integer, the number of latents.
-        k: positive integer, the latents kept per sample (per sample on
-            average for `"batch_topk"`); `None` (the only value allowed)
-            for `"jumprelu"`, whose L0 the sparsity penalty sets.
-        activation: `"topk"` (the default, `KSparse`), `"batch_topk"`
-            (`BatchTopK`, whose inference threshold is learned in training)
-            or `"jumprelu"` (`JumpReLU`, a learned log θ per latent).
+        k: positive integer, the latents kept per sample (on average for
+            `"batch_topk"`); `None`, and only `None`, for `"jumprelu"`.
+        activation: `"topk"` (default), `"batch_topk"` or `"jumprelu"`.
         tied_init: bool, default `True`: the encoder starts as the
-            transpose of the decoder.
-        unit_norm_decoder: bool, default `True`: decoder columns are
-            renormalised after every step, and the gradient component
-            parallel to each column is removed.
-        pre_bias: `"geometric_median"` (default), `"mean"` or `None`. A
-            trainable `b_pre`, set from data by `adapt(x)`; `None`: none.
-        dead_after: integer in `[1, 2**30]`, default `100_000`: the
-            samples after which a latent that has not fired is dead.
+            decoder's transpose.
+        unit_norm_decoder: bool, default `True`: unit decoder columns.
+        pre_bias: `"geometric_median"` (default), `"mean"` or `None`: a
+            trainable `b_pre`, set from data by `adapt(x)`.
+        dead_after: integer in `[1, 2**30]`, default `100_000`: samples
+            without firing after which a latent is dead.
         aux_k: integer >= 0 or `None` (default: half the input size, at
-            most `units`): dead latents used by AuxK; `0` turns AuxK off.
+            most `units`); `0` turns AuxK off.
         aux_coefficient: number >= 0, default `1/32`.
-        matryoshka_groups: `None` (default) or a list of positive group
-            sizes summing to `units` (the paper's convention): the nested
-            prefixes are the first `m_j` latents, `m_j` the sum of the
-            first `j` sizes. `matryoshka_group_sizes(units)` gives the
-            paper's. Any activation.
-        initial_threshold: positive number, default `0.001` (the paper's,
-            for inputs of mean squared norm 1): θ of every latent before
-            training. `"jumprelu"` only, as the four arguments below.
-        bandwidth: positive number, default `0.001` (the paper's): ε, the
-            width of the straight-through estimators' window around θ.
-        sparsity_penalty: `"l0"` (default, the paper's) or `"tanh"`
-            (Anthropic's January 2025 variant).
-        sparsity_coefficient: number >= 0, default `1e-3`: λ, a starting
-            point to tune (L0 falls as it rises).
-        sparsity_warmup_steps: integer >= 0, default `0`: W, the training
-            steps over which λ rises linearly from 0.
+        matryoshka_groups: `None` (default) or positive group sizes
+            summing to `units` (`matryoshka_group_sizes(units)`).
+        initial_threshold: positive number, default `0.001`: θ at the
+            start. This and the four below are for `"jumprelu"` only.
+        bandwidth: positive number, default `0.001`: ε.
+        sparsity_penalty: `"l0"` (default) or `"tanh"`.
+        sparsity_coefficient: number >= 0, default `1e-3`: λ.
+        sparsity_warmup_steps: integer >= 0, default `0`: steps over which
+            λ rises linearly from 0.
         normalize_inputs: bool, default `False`: `adapt(x)` also measures
-            a scale `s` (the weight `input_scale`) with mean `||s x||`
-            `= sqrt(input_dim)` on the raw rows, and the model trains on
-            `s x` (its `b_pre` in that space), as SAELens's
-            `"expected_average_only_in"`. Every method takes and returns
-            raw inputs, and `fit` refuses to start before `adapt`;
-            `fold_input_scale()` folds `s` into the weights.
+            a scale `s` giving the inputs a mean norm of `sqrt(input_dim)`;
+            every method takes and returns raw inputs.
         **kwargs: base model keyword arguments, such as `name`.
 
     Example:
