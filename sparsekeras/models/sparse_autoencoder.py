@@ -33,7 +33,7 @@ from sparsekeras.models.matryoshka import check_matryoshka_groups
 
 ACTIVATIONS = ("topk", "batch_topk", "jumprelu")
 PRE_BIASES = ("geometric_median", "mean", None)
-SPARSITY_PENALTIES = ("l0", "tanh")
+SPARSITY_PENALTIES = ("l0", "tanh", "quadratic")
 DEAD_AFTER_MAX = 2**30
 # The arguments of `activation="jumprelu"` alone, and their defaults.
 JUMPRELU_DEFAULTS = {
@@ -42,6 +42,7 @@ JUMPRELU_DEFAULTS = {
     "sparsity_penalty": "l0",
     "sparsity_coefficient": 1e-3,
     "sparsity_warmup_steps": 0,
+    "target_l0": None,
 }
 
 
@@ -79,12 +80,15 @@ class SparseAutoencoder(keras.Model):
         matryoshka_groups: `None` (default) or positive group sizes
             summing to `units` (`matryoshka_group_sizes(units)`).
         initial_threshold: positive number, default `0.001`: θ at the
-            start. This and the four below are for `"jumprelu"` only.
+            start. This and the five below are for `"jumprelu"` only.
         bandwidth: positive number, default `0.001`: ε.
-        sparsity_penalty: `"l0"` (default) or `"tanh"`.
+        sparsity_penalty: `"l0"` (default), `"tanh"` or `"quadratic"`
+            (`(2 / L0*) (mean L0 - L0*)^2` on the batch, toward
+            `target_l0`).
         sparsity_coefficient: number >= 0, default `1e-3`: λ.
         sparsity_warmup_steps: integer >= 0, default `0`: steps over which
             λ rises linearly from 0.
+        target_l0: positive number L0*, for `"quadratic"` only (required).
         normalize_inputs: bool, default `False`: `adapt(x)` also measures
             a scale `s` giving the inputs a mean norm of `sqrt(input_dim)`;
             every method takes and returns raw inputs.
@@ -134,6 +138,7 @@ class SparseAutoencoder(keras.Model):
         sparsity_penalty="l0",
         sparsity_coefficient=1e-3,
         sparsity_warmup_steps=0,
+        target_l0=None,
         normalize_inputs=False,
         **kwargs,
     ):
@@ -172,6 +177,7 @@ class SparseAutoencoder(keras.Model):
         self.sparsity_warmup_steps = check_int(
             "sparsity_warmup_steps", sparsity_warmup_steps, minimum=0
         )
+        self.target_l0 = _check_target_l0(target_l0, self.sparsity_penalty)
         if self.activation != "jumprelu":
             _check_jumprelu_defaults(self)
         self.normalize_inputs = check_bool("normalize_inputs", normalize_inputs)
@@ -213,8 +219,8 @@ class SparseAutoencoder(keras.Model):
                 threshold θ > 0 (it is 0 before training).
             **kwargs: JumpReLU arguments of the new model
                 (`bandwidth`, `sparsity_penalty`, `sparsity_coefficient`,
-                `sparsity_warmup_steps`) and `name`; the others are
-                `model`'s.
+                `sparsity_warmup_steps`, `target_l0`) and `name`; the
+                others are `model`'s.
 
         Returns:
             a new, built `SparseAutoencoder` with `activation="jumprelu"`.
@@ -558,6 +564,12 @@ class SparseAutoencoder(keras.Model):
         )
         if self.sparsity_penalty == "l0":
             penalty = self.selection.l0(pre)
+        elif self.sparsity_penalty == "quadratic":
+            # On the batch's mean L0, not each row's (SAELens): rows near
+            # a threshold are the busy ones, so a per-row penalty settles
+            # below L0* (docs/sparse-autoencoders.md).
+            gap = ops.mean(self.selection.l0(pre)) - self.target_l0
+            penalty = (2.0 / self.target_l0) * ops.square(gap)
         else:
             norms = ops.norm(ops.cast(decoder, "float32"), axis=-1)
             penalty = self.selection.tanh_l0(pre, norms)
@@ -746,6 +758,7 @@ class SparseAutoencoder(keras.Model):
             "sparsity_penalty": self.sparsity_penalty,
             "sparsity_coefficient": self.sparsity_coefficient,
             "sparsity_warmup_steps": self.sparsity_warmup_steps,
+            "target_l0": self.target_l0,
             "normalize_inputs": self.normalize_inputs,
         }
         return config
@@ -771,7 +784,8 @@ def _check_k(k, units, activation):
             raise ValueError(
                 "Invalid value for `k`, expected `None` with "
                 "activation='jumprelu', whose L0 is set by "
-                "`sparsity_coefficient` (its thresholds are learned). "
+                "`sparsity_coefficient` (its thresholds are learned), or "
+                "pulled to `target_l0` with sparsity_penalty='quadratic'. "
                 f"Received: k={k!r}"
             )
         return None
@@ -788,6 +802,25 @@ def _check_k(k, units, activation):
             f"({units}). Received: k={k!r}"
         )
     return k
+
+
+def _check_target_l0(target_l0, sparsity_penalty):
+    """A positive number with `"quadratic"`, `None` with the others."""
+    if sparsity_penalty != "quadratic":
+        if target_l0 is not None:
+            raise ValueError(
+                "Invalid value for `target_l0`, expected `None` with "
+                f"sparsity_penalty={sparsity_penalty!r} (it is the target of "
+                f"'quadratic' only). Received: target_l0={target_l0!r}"
+            )
+        return None
+    if target_l0 is None:
+        raise ValueError(
+            "Invalid value for `target_l0`, expected a positive number with "
+            "sparsity_penalty='quadratic' (the L0 it pulls toward). "
+            "Received: target_l0=None"
+        )
+    return check_float("target_l0", target_l0, minimum=0.0, exclusive=True)
 
 
 def _check_jumprelu_defaults(model):

@@ -2,7 +2,8 @@
 
 Written from the papers, not from the model's code: Gao et al.'s FVU and
 AuxK, Bussmann et al.'s BatchTopK and Matryoshka prefixes, Rajamanoharan
-et al.'s JumpReLU with its L0 penalty and Anthropic's tanh penalty.
+et al.'s JumpReLU with its L0 penalty, Anthropic's tanh penalty and
+Gemma Scope 2's quadratic penalty around a target L0.
 """
 
 import numpy as np
@@ -88,6 +89,11 @@ def sparsity_penalty(sae, w, pre, coefficient):
     theta = np.exp(w["log_threshold"])
     if sae.sparsity_penalty == "l0":
         per_row = np.sum(pre > theta, axis=-1)
+    elif sae.sparsity_penalty == "quadratic":
+        # On the batch's mean L0: one value, its own mean.
+        target = sae.target_l0
+        mean_l0 = np.mean(np.sum(pre > theta, axis=-1))
+        per_row = 2 / target * (mean_l0 - target) ** 2
     else:
         norms = np.linalg.norm(w["decoder_kernel"], axis=-1)
         per_row = np.sum(np.tanh(4.0 * pre * (pre > theta) * norms), axis=-1)
@@ -139,7 +145,14 @@ def log_threshold_gradient(sae, x, coefficient):
         d_theta = np.sum(d_codes * -(theta / epsilon) * window, axis=0)
     else:
         d_theta = np.sum(d_codes * -(theta / epsilon) * window, axis=0)
-        d_theta += coefficient * np.sum(-(1 / epsilon) * window, axis=0) / rows
+        # ð penalty / ð L0 of each row, times the row count: 1 for "l0",
+        # (4 / L0*)(mean L0 - L0*) for "quadratic".
+        d_l0 = 1.0
+        if sae.sparsity_penalty == "quadratic":
+            mean_l0 = np.mean(np.sum(pre > theta, axis=-1))
+            d_l0 = 4 / sae.target_l0 * (mean_l0 - sae.target_l0)
+        d_penalty = -(d_l0 / epsilon) * window
+        d_theta += coefficient * np.sum(d_penalty, axis=0) / rows
     return theta * d_theta
 
 

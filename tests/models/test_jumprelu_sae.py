@@ -11,6 +11,8 @@ from keras import ops
 from sparsekeras.layers import JumpReLU
 from sparsekeras.models import SparseAutoencoder
 
+from helpers import assert_resumes_exactly
+
 INPUT_DIM, UNITS, K = 6, 12, 2
 # θ and ε at the scale of the pre-activations of `_data`.
 SCALE = dict(initial_threshold=0.5, bandwidth=0.5)
@@ -59,8 +61,28 @@ def _spread_thresholds(sae):
         (
             {"activation": "jumprelu", "sparsity_penalty": "l1"},
             ValueError,
-            "sparsity_penalty.*'l0', 'tanh'",
+            "sparsity_penalty.*'l0', 'tanh', 'quadratic'",
         ),
+        (
+            {"activation": "jumprelu", "sparsity_penalty": "quadratic"},
+            ValueError,
+            "`target_l0`.*positive number.*Received: target_l0=None",
+        ),
+        (
+            {
+                "activation": "jumprelu",
+                "sparsity_penalty": "quadratic",
+                "target_l0": 0,
+            },
+            ValueError,
+            "target_l0",
+        ),
+        (
+            {"activation": "jumprelu", "target_l0": 4},
+            ValueError,
+            "`target_l0`.*None.*sparsity_penalty='l0'",
+        ),
+        ({"k": 2, "target_l0": 4}, ValueError, "`target_l0`"),
         (
             {"activation": "jumprelu", "sparsity_coefficient": -1.0},
             ValueError,
@@ -102,7 +124,8 @@ def test_loss_warms_the_penalty_up_linearly():
 
 
 @pytest.mark.parametrize(
-    "penalty, groups", [("l0", None), ("tanh", None), ("l0", [4, 8])]
+    "penalty, groups",
+    [("l0", None), ("tanh", None), ("quadratic", None), ("l0", [4, 8])],
 )
 def test_gradients_match_finite_differences_and_the_estimator(penalty, groups):
     # One SGD step of rate 1 moves each weight by minus its gradient: the
@@ -117,6 +140,8 @@ def test_gradients_match_finite_differences_and_the_estimator(penalty, groups):
         sparsity_coefficient=0.05,
         sparsity_warmup_steps=4,
         matryoshka_groups=groups,
+        # Off the batch's mean L0, so that the penalty has a gradient.
+        target_l0=4.5 if penalty == "quadratic" else None,
     )
     _spread_thresholds(sae)
     sae.warmup_step.assign(2)
@@ -175,6 +200,29 @@ def test_l0_falls_with_the_penalty_on():
     assert penalised["l0"][-1] < 0.6 * free["l0"][-1]
 
 
+def _fit_to_target(target, initial_threshold):
+    x = _data(256)
+    sae = _jumprelu(
+        initial_threshold=initial_threshold,
+        sparsity_penalty="quadratic",
+        sparsity_coefficient=1.0,
+        target_l0=target,
+    )
+    sae.compile(optimizer=keras.optimizers.Adam(3e-2))
+    return sae.fit(x, batch_size=64, epochs=30, verbose=0).history["l0"]
+
+
+@pytest.mark.parametrize("initial_threshold", [0.15, 1.0])
+def test_quadratic_penalty_pulls_l0_to_the_target_from_either_side(
+    initial_threshold,
+):
+    # Gemma Scope 2's penalty: θ far below the pre-activations starts L0
+    # above the target, θ far above starts it below; both end near it.
+    l0 = _fit_to_target(3.0, initial_threshold)
+    assert (l0[0] > 4.0) if initial_threshold < 0.5 else (l0[0] < 2.0)
+    assert abs(np.mean(l0[-5:]) - 3.0) < 0.4, l0
+
+
 def test_get_config_round_trip():
     kwargs = dict(
         units=8,
@@ -188,6 +236,9 @@ def test_get_config_round_trip():
         sparsity_warmup_steps=100,
     )
     config = SparseAutoencoder(**kwargs).get_config()
+    assert config["target_l0"] is None
+    quadratic = {**kwargs, "sparsity_penalty": "quadratic", "target_l0": 3}
+    assert SparseAutoencoder(**quadratic).get_config()["target_l0"] == 3.0
     assert {name: config[name] for name in kwargs} == kwargs
     revived = SparseAutoencoder.from_config(config)
     assert revived.get_config() == config
@@ -196,7 +247,6 @@ def test_get_config_round_trip():
 
 def test_training_resumes_exactly_after_save_and_load(tmp_path):
     x = _data(48)
-    fit = dict(batch_size=16, verbose=0, shuffle=False)
 
     def fresh():
         sae = _jumprelu(
@@ -209,20 +259,11 @@ def test_training_resumes_exactly_after_save_and_load(tmp_path):
         sae.compile(optimizer=keras.optimizers.Adam(1e-2))
         return sae
 
-    straight = fresh()
-    straight.fit(x, epochs=2, **fit)
-    first = fresh()
-    first.fit(x, epochs=1, **fit)
+    fit = dict(batch_size=16, verbose=0, shuffle=False)
     path = str(tmp_path / "jumprelu.keras")
-    first.save(path)
-    resumed = keras.models.load_model(path, safe_mode=True)
-    assert int(_numpy(resumed.warmup_step)) == 3
-    resumed.fit(x, epochs=1, **fit)
+    resumed = assert_resumes_exactly(fresh, x, path, fit)
+    # The warm-up's step is saved: 3 steps an epoch, saturating at 5.
     assert int(_numpy(resumed.warmup_step)) == 5
-    variables = straight.weights + straight.optimizer.variables
-    restored = resumed.weights + resumed.optimizer.variables
-    for a, b in zip(variables, restored, strict=True):
-        np.testing.assert_allclose(_numpy(b), _numpy(a), 1e-6, 1e-6, a.path)
 
 
 @pytest.fixture(scope="module")

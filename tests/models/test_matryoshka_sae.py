@@ -8,6 +8,8 @@ from keras import ops
 
 from sparsekeras.models import SparseAutoencoder, matryoshka_group_sizes
 
+from helpers import assert_resumes_exactly
+
 INPUT_DIM, UNITS, K = 6, 12, 2
 GROUPS = [2, 2, 8]
 
@@ -148,25 +150,11 @@ def test_get_config_round_trip_keeps_the_groups():
 
 def test_training_resumes_exactly_after_save_and_load(tmp_path):
     x = _data(48)
-    fit = dict(batch_size=16, verbose=0, shuffle=False)
 
     def fresh():
         sae = _adapted(dead_after=20, aux_k=4)
         sae.compile(optimizer=keras.optimizers.Adam(1e-2))
         return sae
 
-    straight = fresh()
-    straight.fit(x, epochs=2, **fit)
-    first = fresh()
-    first.fit(x, epochs=1, **fit)
-    path = str(tmp_path / "matryoshka.keras")
-    first.save(path)
-    resumed = keras.models.load_model(path, safe_mode=True)
-    assert resumed.get_config() == first.get_config()
-    resumed.fit(x, epochs=1, **fit)
-    variables = straight.weights + straight.optimizer.variables
-    restored = resumed.weights + resumed.optimizer.variables
-    for a, b in zip(variables, restored, strict=True):
-        np.testing.assert_allclose(
-            ops.convert_to_numpy(b), ops.convert_to_numpy(a), 1e-6, 1e-6, a.path
-        )
+    fit = dict(batch_size=16, verbose=0, shuffle=False)
+    assert_resumes_exactly(fresh, x, str(tmp_path / "matryoshka.keras"), fit)

@@ -6,7 +6,7 @@ from keras import ops
 from sparsekeras.layers import BatchTopK, KSparse
 from sparsekeras.models import SparseAutoencoder
 
-from helpers import call_loaded
+from helpers import assert_resumes_exactly, call_loaded
 
 INPUT_DIM, UNITS, K = 6, 12, 2
 
@@ -360,28 +360,16 @@ def test_save_load_keeps_weights_dead_state_and_threshold(activation, tmp_path):
 
 def test_training_resumes_exactly_after_save_and_load(tmp_path):
     x = _data(48)
-    kwargs = dict(dead_after=20, aux_k=4)
 
     def fresh():
         keras.utils.set_random_seed(0)
-        sae = SparseAutoencoder(UNITS, K, **kwargs)
+        sae = SparseAutoencoder(UNITS, K, dead_after=20, aux_k=4)
         sae.adapt(x)
         sae.compile(optimizer=keras.optimizers.Adam(1e-2))
         return sae
 
     fit = dict(batch_size=16, verbose=0, shuffle=False)
-    straight = fresh()
-    straight.fit(x, epochs=2, **fit)
-    first = fresh()
-    first.fit(x, epochs=1, **fit)
-    path = str(tmp_path / "half.keras")
-    first.save(path)
-    resumed = keras.models.load_model(path, safe_mode=True)
-    resumed.fit(x, epochs=1, **fit)
-    variables = straight.weights + straight.optimizer.variables
-    restored = resumed.weights + resumed.optimizer.variables
-    for a, b in zip(variables, restored, strict=True):
-        np.testing.assert_allclose(_numpy(b), _numpy(a), 1e-6, 1e-6, a.path)
+    assert_resumes_exactly(fresh, x, str(tmp_path / "half.keras"), fit)
 
 
 def test_evaluate_and_predict_give_the_reconstruction(trained):
