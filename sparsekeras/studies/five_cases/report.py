@@ -400,8 +400,10 @@ def _markdown(content, results, preset):
 
 
 _LOADING = (
-    "Each case's trained model is saved beside this report as "
-    "`<case>.keras`. To load one, `import sparsekeras` first: the import "
+    "The run that writes this report saves each case's trained model "
+    "beside it as `<case>.keras` (the copies of this report in the "
+    "project's docs leave the models out: rerun its command to get "
+    "them). To load one, `import sparsekeras` first: the import "
     "registers sparsekeras's layers, regularizers and its cost "
     "(`SquaredErrorCost`) with Keras, and without it "
     "`keras.saving.load_model` stops with `Could not locate class "
