@@ -68,13 +68,18 @@ def _fires(g, samples, reference=False, batch=5000):
     )
 
 
-def _linked(g, fires):
+def _linked(g, fires, among=None):
     """Per row, the co-firing weighted by the latent correlations `L L^T`
-    (signed: the pairs' correlations cancel in a plain count)."""
-    weights = g._factor.T.astype("float64") @ g._factor
-    np.fill_diagonal(weights, 0.0)
+    (signed: the pairs' correlations cancel in a plain count), of the
+    features `among` (default: all) with every other feature:
+    `sum_{i in among, j != i} f_i f_j L_i.L_j`, through the rank-r `L`."""
+    factor = g._factor.T.astype("float64")
     fires = fires.astype("float64")
-    return np.einsum("bi,ij,bj->b", fires, weights, fires)
+    chosen, loadings = fires, factor
+    if among is not None:
+        chosen, loadings = fires[:, among], factor[among]
+    both = np.einsum("br,br->b", chosen @ loadings, fires @ factor)
+    return both - chosen @ np.square(loadings).sum(axis=1)
 
 
 def _error(a, b):
@@ -206,6 +211,68 @@ def test_hierarchy_with_correlations_matches_the_dense_reference():
     _assert_same_rates(ours.mean(0), reference.mean(0), 40_000, 40_000)
     a, b = _linked(g, ours), _linked(g, reference)
     assert abs(a.mean() - b.mean()) < 5 * _error(a, b)
+
+
+def test_rare_features_tail_draws_cofire_with_their_own_row():
+    # Most of a rare feature's firings come from the tail positions
+    # (`eta > h` drawn where the cut `c >= h`), each reading `c` of its own
+    # row; read from another row, the rates stay right but those firings
+    # lose the row's shared factor. Rank 1 with a small scale makes the
+    # tail carry firings that rise with the factor.
+    g = _generator(
+        num_features=256,
+        p_min=0.002,
+        correlation_rank=1,
+        correlation_scale=0.2,
+    )
+    assert len(g._blocks) and len(g._sparse) > 200
+    ours = _fires(g, 40_000)
+    reference = _fires(g, 40_000, reference=True)
+    a = _linked(g, ours, among=g._sparse)
+    b = _linked(g, reference, among=g._sparse)
+    # Standard error sqrt(0.96^2 + 0.95^2) / sqrt(40,000) = 0.0068 (the
+    # rows' std): the sparse sampler lies 1.2 of it off, with another
+    # row's cut 14 (-0.09 in the mean).
+    assert abs(a.mean() - b.mean()) < 5 * _error(a, b)
+
+
+def test_children_cofire_with_their_own_row():
+    # A child's copula cut uses the shared factor of its parent's row;
+    # another row's would keep its rate but not its co-firing with the
+    # rest of its row. Branching 2 under many roots leaves every sibling
+    # block uncertain (raised rates below 1), so each draws its copula.
+    g = _generator(
+        num_features=256,
+        p_min=0.002,
+        hierarchy_roots=32,
+        branching=2,
+        hierarchy_depth=2,
+        correlation_rank=1,
+        correlation_scale=0.3,
+    )
+    assert len(g._tree) == 2
+    assert all(uncertain.all() for *_, uncertain in g._tree)
+    children = np.concatenate([c for c, _, _ in g._levels])
+    ours = _fires(g, 40_000)
+    reference = _fires(g, 40_000, reference=True)
+    assert ours[:, children].mean() > 0.01
+    a = _linked(g, ours, among=children)
+    b = _linked(g, reference, among=children)
+    # Standard error sqrt(1.94^2 + 1.91^2) / sqrt(40,000) = 0.014 (the
+    # rows' std): the sparse sampler lies 1.5 of it off, with another
+    # row's shared factor 32 or more (-0.37 in the mean).
+    assert abs(a.mean() - b.mean()) < 5 * _error(a, b)
+
+
+def test_no_feature_fires_twice_in_a_row():
+    # The hot (`c < h`) and tail (`c >= h`) positions of a sparse feature
+    # are disjoint: both reading the row's own cut, they never both fire
+    # one (row, feature), which `sample` would silently overwrite.
+    g = _generator(num_features=256, p_min=0.002, correlation_rank=2)
+    assert len(g._blocks)
+    rows, columns, _ = g._draw(20_000, seed=0)
+    keys = rows.astype("int64") * g.num_features + columns
+    assert len(np.unique(keys)) == len(keys)
 
 
 def test_magnitudes_have_their_mean_and_spread():
