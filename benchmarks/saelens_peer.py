@@ -1,10 +1,9 @@
 """The SAELens side of `benchmarks.synth_sae`, run in SAELens's own venv.
 
 Never imported by sparsekeras or by its tests: `benchmarks/synth_sae.py`
-starts it as `<venv>/bin/python benchmarks/saelens_peer.py <mode> <json>`.
+starts it as `<venv>/bin/python benchmarks/saelens_peer.py train <json>`,
+and imports `synthetic_model` in that venv to time SAELens's generator.
 
-- `speed`: builds SAELens's `SyntheticModel` for a sparsekeras
-  `PlantedFeatures` configuration and times `sample_with_features`.
 - `train`: trains SAELens's BatchTopK SAE on the batches read from stdin
   (raw float32, `batch_size x d_in` each, the training batches then the
   evaluation batches), then writes each evaluation batch's codes and
@@ -75,27 +74,6 @@ def synthetic_model(config):
     )
 
 
-def speed(spec):
-    torch.set_num_threads(spec.get("threads", 2))
-    model = synthetic_model(spec["config"])
-    model.sample_with_features(spec["batch_size"])
-    start = time.perf_counter()
-    for _ in range(spec["batches"]):
-        model.sample_with_features(spec["batch_size"])
-    seconds = time.perf_counter() - start
-    x, features = model.sample_with_features(20_000)
-    print(
-        json.dumps(
-            {
-                "samples_per_second": spec["batches"]
-                * spec["batch_size"]
-                / seconds,
-                "true_l0": float((features > 0).float().sum(-1).mean()),
-            }
-        )
-    )
-
-
 def _read_batches(count, shape, read):
     size = int(np.prod(shape)) * 4
     for _ in range(count):
@@ -161,4 +139,4 @@ def train(spec):
 
 
 if __name__ == "__main__":
-    {"speed": speed, "train": train}[sys.argv[1]](json.loads(sys.argv[2]))
+    {"train": train}[sys.argv[1]](json.loads(sys.argv[2]))
