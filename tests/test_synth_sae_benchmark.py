@@ -47,9 +47,12 @@ def test_synth_sae_writes_the_table(tmp_path):
 
 @pytest.mark.slow
 def test_synth_sae_trains_every_architecture_and_scores_a_curve(tmp_path):
-    args = [*TINY, "--models", "matryoshka,jumprelu", "--curve-every", "4"]
+    models = "matryoshka,jumprelu,jumprelu_target"
+    args = [*TINY, "--models", models, "--curve-every", "4"]
     report = _run(args, tmp_path / "synth")
-    assert len(report["table"]) == 2
+    assert len(report["table"]) == 3
+    (target,) = [name for name in report["runs"] if "jumprelu_target" in name]
+    assert report["args"]["k"] == 4 and report["runs"][target][0]["l0"] > 0
     for runs in report["runs"].values():
         trained = [point["samples_trained"] for point in runs[0]["curve"]]
         # Every 4 steps of 256 samples, then the epoch's end.
