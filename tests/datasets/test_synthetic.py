@@ -82,6 +82,17 @@ def _linked(g, fires, among=None):
     return both - chosen @ np.square(loadings).sum(axis=1)
 
 
+def _assert_cofires_like_the_reference(g, among=None, samples=40_000):
+    """`_linked` co-firing of `among` agrees with the dense reference's
+    to 5 standard errors; returns both draws' firings."""
+    ours = _fires(g, samples)
+    reference = _fires(g, samples, reference=True)
+    a = _linked(g, ours, among=among)
+    b = _linked(g, reference, among=among)
+    assert abs(a.mean() - b.mean()) < 5 * _error(a, b)
+    return ours, reference
+
+
 def _error(a, b):
     """The standard error of `a.mean() - b.mean()`."""
     return np.hypot(a.std(), b.std()) / np.sqrt(len(a))
@@ -206,11 +217,8 @@ def test_hierarchy_with_correlations_matches_the_dense_reference():
         correlation_rank=3,
         correlation_scale=0.4,
     )
-    ours = _fires(g, 40_000)
-    reference = _fires(g, 40_000, reference=True)
+    ours, reference = _assert_cofires_like_the_reference(g)
     _assert_same_rates(ours.mean(0), reference.mean(0), 40_000, 40_000)
-    a, b = _linked(g, ours), _linked(g, reference)
-    assert abs(a.mean() - b.mean()) < 5 * _error(a, b)
 
 
 def test_rare_features_tail_draws_cofire_with_their_own_row():
@@ -226,14 +234,10 @@ def test_rare_features_tail_draws_cofire_with_their_own_row():
         correlation_scale=0.2,
     )
     assert len(g._blocks) and len(g._sparse) > 200
-    ours = _fires(g, 40_000)
-    reference = _fires(g, 40_000, reference=True)
-    a = _linked(g, ours, among=g._sparse)
-    b = _linked(g, reference, among=g._sparse)
     # Standard error sqrt(0.96^2 + 0.95^2) / sqrt(40,000) = 0.0068 (the
     # rows' std): the sparse sampler lies 1.2 of it off, with another
     # row's cut 14 (-0.09 in the mean).
-    assert abs(a.mean() - b.mean()) < 5 * _error(a, b)
+    _assert_cofires_like_the_reference(g, among=g._sparse)
 
 
 def test_children_cofire_with_their_own_row():
@@ -253,15 +257,11 @@ def test_children_cofire_with_their_own_row():
     assert len(g._tree) == 2
     assert all(uncertain.all() for *_, uncertain in g._tree)
     children = np.concatenate([c for c, _, _ in g._levels])
-    ours = _fires(g, 40_000)
-    reference = _fires(g, 40_000, reference=True)
-    assert ours[:, children].mean() > 0.01
-    a = _linked(g, ours, among=children)
-    b = _linked(g, reference, among=children)
     # Standard error sqrt(1.94^2 + 1.91^2) / sqrt(40,000) = 0.014 (the
     # rows' std): the sparse sampler lies 1.5 of it off, with another
     # row's shared factor 32 or more (-0.37 in the mean).
-    assert abs(a.mean() - b.mean()) < 5 * _error(a, b)
+    ours, _ = _assert_cofires_like_the_reference(g, among=children)
+    assert ours[:, children].mean() > 0.01
 
 
 def test_no_feature_fires_twice_in_a_row():
