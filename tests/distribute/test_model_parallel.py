@@ -8,7 +8,6 @@ serves every test. In the JAX stage only: the layout is JAX's.
 """
 
 import importlib.util
-import inspect
 import json
 import pathlib
 import subprocess
@@ -17,8 +16,6 @@ import sys
 import keras
 import numpy as np
 import pytest
-
-from sparsekeras.models import SparseAutoencoder
 
 pytestmark = [
     pytest.mark.slow,
@@ -31,20 +28,7 @@ pytestmark = [
 WORKER = pathlib.Path(__file__).with_name("train_sharded_sae.py")
 INPUT_DIM, UNITS = 16, 64
 AUX_K = INPUT_DIM // 2
-HAS_MATRYOSHKA = (
-    "matryoshka_groups" in inspect.signature(SparseAutoencoder).parameters
-)
-CASES = [
-    "topk",
-    "batch_topk",
-    pytest.param(
-        "matryoshka",
-        marks=pytest.mark.skipif(
-            not HAS_MATRYOSHKA,
-            reason="SparseAutoencoder has no `matryoshka_groups` yet",
-        ),
-    ),
-]
+CASES = ["topk", "batch_topk", "matryoshka"]
 
 
 @pytest.fixture(scope="module")
@@ -52,9 +36,8 @@ def runs(tmp_path_factory):
     if importlib.util.find_spec("jax") is None:
         pytest.skip("JAX is not installed")
     out = tmp_path_factory.mktemp("model_parallel")
-    cases = ["topk", "batch_topk"] + (["matryoshka"] if HAS_MATRYOSHKA else [])
     completed = subprocess.run(
-        [sys.executable, str(WORKER), str(out), *cases],
+        [sys.executable, str(WORKER), str(out), *CASES],
         capture_output=True,
         text=True,
         timeout=600,
