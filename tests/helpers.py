@@ -143,12 +143,13 @@ def _check_fit_step(layer_cls, init_kwargs, input_data):
     assert np.isfinite(history.history["loss"][0])
 
 
-def assert_resumes_exactly(fresh, x, path, fit_kwargs):
+def assert_resumes_exactly(fresh, x, path, fit_kwargs, check_loaded=None):
     """Two epochs straight equal one, `.keras` save and load, and one more.
 
     `fresh()` returns a new compiled model, the same each call; every
     weight and optimizer variable of the resumed model must equal the
-    straight one's to 1e-6.
+    straight one's to 1e-6. `check_loaded(model)`, if given, runs on the
+    loaded model before its epoch.
 
     Returns:
         the resumed model, for checks of its own.
@@ -160,6 +161,8 @@ def assert_resumes_exactly(fresh, x, path, fit_kwargs):
     first.save(path)
     resumed = keras.models.load_model(path, safe_mode=True)
     assert resumed.get_config() == first.get_config()
+    if check_loaded is not None:
+        check_loaded(resumed)
     resumed.fit(x, epochs=1, **fit_kwargs)
     variables = straight.weights + straight.optimizer.variables
     restored = resumed.weights + resumed.optimizer.variables

@@ -92,8 +92,7 @@ def sparsity_penalty(sae, w, pre, coefficient):
     elif sae.sparsity_penalty == "quadratic":
         # On the batch's mean L0: one value, its own mean.
         target = sae.target_l0
-        mean_l0 = np.mean(np.sum(pre > theta, axis=-1))
-        per_row = 2 / target * (mean_l0 - target) ** 2
+        per_row = 2 / target * (_mean_l0(pre, theta) - target) ** 2
     else:
         norms = np.linalg.norm(w["decoder_kernel"], axis=-1)
         per_row = np.sum(np.tanh(4.0 * pre * (pre > theta) * norms), axis=-1)
@@ -114,6 +113,11 @@ def loss(sae, x, dead, residual=None, coefficient=None, **replaced):
     if sae.activation == "jumprelu":
         total += sparsity_penalty(sae, w, pre, coefficient)
     return total
+
+
+def _mean_l0(pre, theta):
+    """The batch's mean count of pre-activations above threshold."""
+    return np.mean(np.sum(pre > theta, axis=-1))
 
 
 def log_threshold_gradient(sae, x, coefficient):
@@ -142,15 +146,13 @@ def log_threshold_gradient(sae, x, coefficient):
         norms = np.linalg.norm(decoder, axis=-1)
         slope = 4.0 * norms * (1 - np.tanh(4.0 * z * norms) ** 2)
         d_codes += coefficient * slope / rows
-        d_theta = np.sum(d_codes * -(theta / epsilon) * window, axis=0)
-    else:
-        d_theta = np.sum(d_codes * -(theta / epsilon) * window, axis=0)
+    d_theta = np.sum(d_codes * -(theta / epsilon) * window, axis=0)
+    if sae.sparsity_penalty != "tanh":
         # ð penalty / ð L0 of each row, times the row count: 1 for "l0",
         # (4 / L0*)(mean L0 - L0*) for "quadratic".
         d_l0 = 1.0
         if sae.sparsity_penalty == "quadratic":
-            mean_l0 = np.mean(np.sum(pre > theta, axis=-1))
-            d_l0 = 4 / sae.target_l0 * (mean_l0 - sae.target_l0)
+            d_l0 = 4 / sae.target_l0 * (_mean_l0(pre, theta) - sae.target_l0)
         d_penalty = -(d_l0 / epsilon) * window
         d_theta += coefficient * np.sum(d_penalty, axis=0) / rows
     return theta * d_theta
